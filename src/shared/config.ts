@@ -1,0 +1,81 @@
+import { z } from 'zod';
+
+/**
+ * The environment contract of DESIGN 5.1: one schema, parsed once at startup, frozen, passed down.
+ * Every problem is reported at once. Nothing here connects or reads files.
+ */
+const port = z.coerce.number().int().min(0).max(65535);
+const optionalString = z.string().min(1).optional();
+const base64Key32 = z
+  .string()
+  .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
+
+export const ConfigSchema = z
+  .object({
+    HOST: z.string().min(1).default('127.0.0.1'),
+    PORT: port.default(3000),
+    MQTT_HOST: z.string().min(1).default('0.0.0.0'),
+    MQTT_PORT: port.default(1883),
+    MQTT_TLS_CERT: optionalString,
+    MQTT_TLS_KEY: optionalString,
+    MQTT_TLS_PORT: port.default(8883),
+    MQTT_URL: z.url({ protocol: /^(mqtt|mqtts|ws|wss|tcp|ssl)$/ }).optional(),
+    MQTT_USERNAME: optionalString,
+    MQTT_PASSWORD: optionalString,
+    MQTT_SHARE_GROUP: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'letters, digits, _ and - only').default('billing'),
+    DATABASE_URL: z.url({ protocol: /^postgres(ql)?$/ }).optional(),
+    DATA_DIR: z.string().min(1).default('./.data'),
+    CATALOG_DIR: z.string().min(1).default('./sponsors'),
+    ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+    PII_KEY: base64Key32.optional(),
+    PII_KEY_PREVIOUS: base64Key32.optional(),
+    // Group commit bounds: 2,000 records or 20 ms, whichever comes first (see the ingest README).
+    BATCH_MAX_RECORDS: z.coerce.number().int().min(1).max(100_000).default(2000),
+    BATCH_MAX_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+    INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
+    INFLUX_TOKEN: optionalString,
+    INFLUX_ORG: optionalString,
+    INFLUX_BUCKET: optionalString,
+    REALNAME_URL: z.url({ protocol: /^https?$/ }).optional(),
+    EINVOICE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  })
+  .superRefine((env, ctx) => {
+    const devMode = !env.DATABASE_URL && !env.MQTT_URL;
+    if (!devMode) {
+      // DESIGN 5.1: outside dev mode no secret may be generated.
+      if (!env.ADMIN_TOKEN) ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN'], message: 'required when DATABASE_URL or MQTT_URL is set' });
+      if (!env.PII_KEY) ctx.addIssue({ code: 'custom', path: ['PII_KEY'], message: 'required when DATABASE_URL or MQTT_URL is set' });
+    }
+    if (Boolean(env.MQTT_TLS_CERT) !== Boolean(env.MQTT_TLS_KEY)) {
+      ctx.addIssue({ code: 'custom', path: [env.MQTT_TLS_CERT ? 'MQTT_TLS_KEY' : 'MQTT_TLS_CERT'], message: 'MQTT_TLS_CERT and MQTT_TLS_KEY go together' });
+    }
+    const influx = [env.INFLUX_URL, env.INFLUX_TOKEN, env.INFLUX_ORG, env.INFLUX_BUCKET];
+    if (influx.some(Boolean) && !influx.every(Boolean)) {
+      for (const key of ['INFLUX_URL', 'INFLUX_TOKEN', 'INFLUX_ORG', 'INFLUX_BUCKET'] as const) {
+        if (!env[key]) ctx.addIssue({ code: 'custom', path: [key], message: 'the INFLUX_* variables go together' });
+      }
+    }
+  });
+
+type Parsed = z.infer<typeof ConfigSchema>;
+export type Config = Readonly<Parsed & { devMode: boolean }>;
+
+export class ConfigError extends Error {
+  constructor(readonly problems: readonly string[]) {
+    super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Parses the environment once; throws one ConfigError listing every problem. */
+export function loadConfig(env: NodeJS.ProcessEnv): Config {
+  // Empty strings mean "unset", as in shells and compose files.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = ConfigSchema.safeParse(present);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
+  }
+  const devMode = !result.data.DATABASE_URL && !result.data.MQTT_URL;
+  return Object.freeze({ ...result.data, devMode });
+}

