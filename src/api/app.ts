@@ -1,0 +1,74 @@
+import { randomUUID } from 'node:crypto';
+import Fastify, { type FastifyBaseLogger } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
+import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
+import { z } from 'zod';
+import { createAuthenticator } from './auth.js';
+import { installErrorHandler } from './error-handler.js';
+import type { FastifyZodInstance } from './types.js';
+
+export interface AppOptions {
+  logger: Logger;
+  adminToken: string;
+  metrics: Registry;
+  /** Readiness checks by name (DESIGN 5: db + broker); each resolves true when healthy. */
+  readiness: Record<string, () => Promise<boolean>>;
+  /** Route modules, registered after the shared plugins. */
+  routes: Array<(app: FastifyZodInstance) => void>;
+}
+
+/** The HTTP app as a plain value: server.ts listens, tests use `inject`. */
+export async function buildApp(options: AppOptions): Promise<FastifyZodInstance> {
+  const app = Fastify({
+    loggerInstance: options.logger.child({ component: 'http' }) as FastifyBaseLogger,
+    genReqId: (request) => {
+      const given = request.headers['x-request-id'];
+      return typeof given === 'string' && /^[A-Za-z0-9._-]{1,64}$/.test(given) ? given : randomUUID();
+    },
+    bodyLimit: 1024 * 1024,
+    return503OnClosing: true,
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  installErrorHandler(app);
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('x-request-id', request.id);
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      info: { title: 'Directed-traffic billing API', version: '1.0.0', description: 'See DESIGN.md section 5 for the contract.' },
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+
+  app.decorateRequest('principal', null);
+  app.addHook('onRequest', createAuthenticator(options.adminToken));
+
+  const publicRoute = { security: [] as Array<Record<string, string[]>> };
+  app.get('/health', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+
+  app.get('/ready', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
+    const entries = await Promise.all(
+      Object.entries(options.readiness).map(async ([name, check]) => [name, await check().catch(() => false)] as const),
+    );
+    const checks = Object.fromEntries(entries);
+    const ready = entries.every(([, ok]) => ok);
+    return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
+  });
+
+  app.get('/metrics', { schema: { ...publicRoute, tags: ['operations'], hide: false } }, async (_request, reply) => {
+    reply.header('content-type', options.metrics.contentType);
+    return options.metrics.metrics();
+  });
+
+  for (const register of options.routes) register(app);
+  return app;
+}

@@ -1,0 +1,72 @@
+import type { Pool } from '../shared/db/pool.js';
+import { isUniqueViolation } from '../shared/db/pool.js';
+import { conflict } from '../shared/errors.js';
+import type { StoredSecret } from './device-secret.js';
+
+export interface VehicleRow {
+  vin: string;
+  iccid: string;
+  automaker: string;
+  model: string;
+  activatedAt: Date | null;
+  createdAt: Date;
+}
+
+const columns = 'vin, iccid, automaker, model, activated_at, created_at';
+const toVehicle = (row: Record<string, unknown>): VehicleRow => ({
+  vin: row.vin as string,
+  iccid: row.iccid as string,
+  automaker: row.automaker as string,
+  model: row.model as string,
+  activatedAt: (row.activated_at as Date | null) ?? null,
+  createdAt: row.created_at as Date,
+});
+
+export function createVehicleRepository(pool: Pool) {
+  return {
+    async insert(vehicle: Omit<VehicleRow, 'createdAt'>, secret: StoredSecret, now: Date): Promise<VehicleRow> {
+      try {
+        const { rows } = await pool.query(
+          `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, secret_rotated_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ${columns}`,
+          [vehicle.vin, vehicle.iccid, vehicle.automaker, vehicle.model, vehicle.activatedAt, secret.iterations, secret.salt, secret.hash, now],
+        );
+        return toVehicle(rows[0]);
+      } catch (error) {
+        if (isUniqueViolation(error)) {
+          const constraint = (error as { constraint?: string }).constraint ?? '';
+          throw constraint.includes('iccid')
+            ? conflict('DUPLICATE_ICCID', `ICCID ${vehicle.iccid} is already bound to another vehicle`)
+            : conflict('DUPLICATE_VIN', `vehicle ${vehicle.vin} is already registered`);
+        }
+        throw error;
+      }
+    },
+
+    async find(vin: string): Promise<VehicleRow | null> {
+      const { rows } = await pool.query(`SELECT ${columns} FROM vehicles WHERE vin = $1`, [vin]);
+      return rows[0] ? toVehicle(rows[0]) : null;
+    },
+
+    async findSecret(vin: string): Promise<StoredSecret | null> {
+      const { rows } = await pool.query('SELECT secret_iterations, secret_salt, secret_hash FROM vehicles WHERE vin = $1', [vin]);
+      const row = rows[0];
+      return row ? { iterations: row.secret_iterations, salt: row.secret_salt, hash: row.secret_hash } : null;
+    },
+
+    async setActivatedAt(vin: string, activatedAt: Date): Promise<VehicleRow | null> {
+      const { rows } = await pool.query(`UPDATE vehicles SET activated_at = $2 WHERE vin = $1 RETURNING ${columns}`, [vin, activatedAt]);
+      return rows[0] ? toVehicle(rows[0]) : null;
+    },
+
+    async replaceSecret(vin: string, secret: StoredSecret, now: Date): Promise<boolean> {
+      const result = await pool.query(
+        'UPDATE vehicles SET secret_iterations = $2, secret_salt = $3, secret_hash = $4, secret_rotated_at = $5 WHERE vin = $1',
+        [vin, secret.iterations, secret.salt, secret.hash, now],
+      );
+      return result.rowCount === 1;
+    },
+  };
+}
+
+export type VehicleRepository = ReturnType<typeof createVehicleRepository>;
