@@ -1,0 +1,67 @@
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import t, { type Test } from 'tap';
+import mqtt from 'mqtt';
+import { spawnService } from '../helpers/process.js';
+import { makeIccid, makeVin } from '../helpers/fixtures.js';
+
+/** The `npm start` path: the built service in dev mode, with its own embedded PostgreSQL under DATA_DIR. */
+async function tempDir(t: Test): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'tbox-e2e-'));
+  t.teardown(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+async function api(url: string, token: string, method: string, body?: unknown) {
+  const response = await fetch(url, { method, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, body: body ? JSON.stringify(body) : null });
+  return { status: response.status, body: (await response.json()) as Record<string, any> };
+}
+
+t.test('dev mode: ready, data kept across restarts (also after SIGKILL), clean SIGTERM', async (t) => {
+  const dataDir = await tempDir(t);
+  const first = await spawnService({ DATA_DIR: dataDir });
+  t.teardown(() => first.stop('SIGKILL'));
+  await first.waitReady();
+  t.match(first.output(), /admin token/, 'dev mode prints the generated admin token');
+  const token = (await readFile(path.join(dataDir, 'admin-token'), 'utf8')).trim();
+  t.ok(first.output().includes(token), 'the printed token is the stored one');
+  const vin = makeVin(1);
+  const created = await api(`${first.httpUrl}/v1/vehicles`, token, 'POST', { vin, iccid: makeIccid(1), automaker: 'oem-acme', model: 'S1', activatedAt: '2026-01-01T00:00:00Z' });
+  t.equal(created.status, 201);
+  const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${first.mqttPort}`, { clientId: vin, username: vin, password: created.body.deviceSecret, reconnectPeriod: 0 });
+  t.ok(device.connected, 'a device connects to the embedded broker');
+  await device.endAsync();
+  t.equal(await first.stop('SIGTERM'), 0, 'SIGTERM exits 0');
+  t.match(first.output(), /"msg":"stopped"/);
+
+  const second = await spawnService({ DATA_DIR: dataDir });
+  t.teardown(() => second.stop('SIGKILL'));
+  await second.waitReady();
+  t.notMatch(second.output(), /admin token [A-Za-z0-9_-]{20}/, 'an existing token is not printed again');
+  t.equal((await api(`${second.httpUrl}/v1/vehicles/${vin}`, token, 'GET')).status, 200, 'the vehicle survived a restart');
+  await second.stop('SIGKILL');
+
+  // A SIGKILLed service leaves its PostgreSQL running; the next start must take over the data directory.
+  const third = await spawnService({ DATA_DIR: dataDir });
+  t.teardown(() => third.stop('SIGKILL'));
+  await third.waitReady();
+  t.equal((await api(`${third.httpUrl}/v1/vehicles/${vin}`, token, 'GET')).status, 200, 'the vehicle survived a SIGKILL');
+  t.equal(await third.stop('SIGTERM'), 0);
+});
+
+t.test('two instances side by side with their own PORT, MQTT_PORT and DATA_DIR', async (t) => {
+  const [a, b] = await Promise.all([spawnService({ DATA_DIR: await tempDir(t) }), spawnService({ DATA_DIR: await tempDir(t) })]);
+  t.teardown(() => Promise.all([a!.stop('SIGKILL'), b!.stop('SIGKILL')]));
+  await Promise.all([a!.waitReady(), b!.waitReady()]);
+  t.not(a!.httpUrl, b!.httpUrl);
+  t.same(await Promise.all([a!.stop(), b!.stop()]), [0, 0], 'both stop cleanly');
+});
+
+t.test('an invalid configuration is refused with every problem listed', async (t) => {
+  const bad = await spawnService({ DATA_DIR: await tempDir(t), PORT: 'x', LOG_LEVEL: 'loud' });
+  const code = await bad.exited;
+  t.equal(code, 78);
+  t.match(bad.output(), /PORT/);
+  t.match(bad.output(), /LOG_LEVEL/);
+});

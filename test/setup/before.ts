@@ -1,0 +1,4 @@
+import { prepareTemplate, startCluster } from './cluster.js';
+
+await startCluster();
+await prepareTemplate();
