@@ -1,0 +1,88 @@
+import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { controlTopic } from '../mqtt/topics.js';
+import { controlMessage, withReason, type ControlReason } from './reasons.js';
+
+export interface ControlChange {
+  vin: string;
+  app: string;
+  reason: ControlReason;
+  present: boolean;
+}
+
+export interface OutboxEntry {
+  id: string;
+  topic: string;
+  payload: string;
+  qos: 0 | 1;
+  retain: boolean;
+}
+
+/**
+ * Applies reason changes inside the caller's transaction (DESIGN 3.3): per (vehicle, app) the reason set
+ * and a rev raised only when the set changes, and the control message queued in the outbox of the same
+ * transaction. Rows are locked in (vin, app) order so concurrent writers cannot deadlock.
+ */
+export async function applyControlChanges(client: PoolClient, changes: readonly ControlChange[], nowMs: number, formatAt: (ms: number) => string): Promise<OutboxEntry[]> {
+  if (changes.length === 0) return [];
+  const keys = [...new Set(changes.map((c) => `${c.vin}\u0000${c.app}`))].sort();
+  const vins = keys.map((k) => k.split('\u0000')[0]!);
+  const apps = keys.map((k) => k.split('\u0000')[1]!);
+  const { rows } = await client.query<{ vin: string; app: string; reasons: ControlReason[]; rev: number }>(
+    `SELECT c.vin, c.app, c.reasons, c.rev FROM control_states c
+       JOIN unnest($1::text[], $2::text[]) AS k(vin, app) ON c.vin = k.vin AND c.app = k.app
+      ORDER BY c.vin, c.app FOR UPDATE OF c`,
+    [vins, apps],
+  );
+  const state = new Map(rows.map((r) => [`${r.vin}\u0000${r.app}`, { reasons: r.reasons, rev: r.rev }]));
+  const changed = new Map<string, { vin: string; app: string; reasons: ControlReason[]; rev: number }>();
+  for (const change of changes) {
+    const key = `${change.vin}\u0000${change.app}`;
+    const current = changed.get(key) ?? state.get(key) ?? { reasons: [], rev: 0 };
+    const next = withReason(current.reasons, change.reason, change.present);
+    if (!next) continue;
+    const base = state.get(key)?.rev ?? 0;
+    changed.set(key, { vin: change.vin, app: change.app, reasons: next, rev: base + 1 });
+  }
+  if (changed.size === 0) return [];
+  const list = [...changed.values()].sort((a, b) => (a.vin < b.vin ? -1 : a.vin > b.vin ? 1 : a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
+  const at = new Date(nowMs);
+  await client.query(
+    `INSERT INTO control_states (vin, app, reasons, rev, changed_at)
+     SELECT vin, app, coalesce(string_to_array(reasons, ','), '{}'), rev, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS u(vin, app, reasons, rev)
+     ON CONFLICT (vin, app) DO UPDATE SET reasons = EXCLUDED.reasons, rev = EXCLUDED.rev, changed_at = EXCLUDED.changed_at`,
+    [list.map((c) => c.vin), list.map((c) => c.app), list.map((c) => (c.reasons.length ? c.reasons.join(',') : null)), list.map((c) => c.rev), at],
+  );
+  return enqueue(
+    client,
+    list.map((c) => ({ topic: controlTopic(c.vin, c.app), payload: JSON.stringify(controlMessage(c.app, c.reasons, c.rev, formatAt(nowMs))), qos: 1 as const, retain: true })),
+    at,
+  );
+}
+
+/** Queues messages in the outbox of the caller's transaction. */
+export async function enqueue(client: PoolClient, messages: ReadonlyArray<Omit<OutboxEntry, 'id'>>, at: Date): Promise<OutboxEntry[]> {
+  if (messages.length === 0) return [];
+  const { rows } = await client.query<OutboxEntry>(
+    `INSERT INTO outbox (topic, payload, qos, retain, created_at)
+     SELECT topic, payload, qos, retain, $5 FROM unnest($1::text[], $2::text[], $3::smallint[], $4::boolean[]) AS u(topic, payload, qos, retain)
+     RETURNING id, topic, payload, qos, retain`,
+    [messages.map((m) => m.topic), messages.map((m) => m.payload), messages.map((m) => m.qos), messages.map((m) => m.retain), at],
+  );
+  return rows;
+}
+
+export interface ControlView {
+  app: string;
+  action: 'block' | 'allow';
+  reasons: ControlReason[];
+  rev: number;
+  changedAt: string;
+}
+
+export async function listControls(client: Pool | PoolClient, vin: string): Promise<ControlView[]> {
+  const { rows } = await client.query<{ app: string; reasons: ControlReason[]; rev: number; changed_at: Date }>(
+    'SELECT app, reasons, rev, changed_at FROM control_states WHERE vin = $1 ORDER BY app',
+    [vin],
+  );
+  return rows.map((r) => ({ app: r.app, action: r.reasons.length > 0 ? 'block' : 'allow', reasons: r.reasons, rev: r.rev, changedAt: r.changed_at.toISOString() }));
+}

@@ -1,0 +1,32 @@
+import { compileFunding, type CompiledFunding } from '../allocate/index.js';
+import type { LoadedCatalog } from '../catalog/index.js';
+import { BUILT_IN_APPS, type Catalog } from '../catalog/index.js';
+import { compileClassifier, appSignatures, type Classifier } from '../classify/index.js';
+
+/** A catalog version compiled once for the hot path: classifier tries, funding tables, blockable apps. */
+export interface CatalogRuntime {
+  catalog: Catalog;
+  version: string;
+  timezone: string;
+  maxLateDays: number | null;
+  classifier: Classifier;
+  funding: CompiledFunding;
+  /** apps that may carry a block (DESIGN 3.3: `blockable: false` apps never do); built-ins included */
+  blockableApps: readonly string[];
+  /** the DESIGN 3.4 rules message, serialised once */
+  rulesPayload: string;
+}
+
+export function compileRuntime(loaded: Pick<LoadedCatalog, 'catalog' | 'version'>): CatalogRuntime {
+  const { catalog, version } = loaded;
+  return {
+    catalog,
+    version,
+    timezone: catalog.billing.timezone,
+    maxLateDays: catalog.billing.maxLateDays ?? null,
+    classifier: compileClassifier(catalog.apps),
+    funding: compileFunding(catalog),
+    blockableApps: [...catalog.apps.filter((app) => app.blockable !== false).map((app) => app.id), ...BUILT_IN_APPS],
+    rulesPayload: JSON.stringify({ v: 1, catalogVersion: version, apps: appSignatures(catalog.apps) }),
+  };
+}

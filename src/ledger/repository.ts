@@ -1,0 +1,332 @@
+import type { Pool, PoolClient } from '../shared/db/pool.js';
+import type { FundingState, PackInstance } from '../allocate/index.js';
+import { capKey } from '../allocate/index.js';
+
+/**
+ * The ledger's SQL (DESIGN 7): every statement takes whole arrays (`unnest`), so a micro-batch of
+ * thousands of records costs a handful of round trips in one transaction. Int8 values travel as
+ * strings and come back as bigint; months and days are `date` values of the billing timezone.
+ */
+
+export interface LedgerRecord {
+  vin: string;
+  epoch: string;
+  seq: number;
+  startMs: number;
+  endMs: number;
+  up: bigint;
+  down: bigint;
+  host: string | null;
+  ip: string | null;
+  port: number | null;
+  proto: string | null;
+  iface: string;
+  pkg: string | null;
+  app: string;
+  ruleId: string;
+  catalogVersion: string;
+  batch: number;
+  receivedAtMs: number;
+}
+
+export const recordKey = (vin: string, epoch: string, seq: number) => `${vin}\u0000${epoch}\u0000${seq}`;
+
+/** INSERT … ON CONFLICT DO NOTHING: returns the keys actually inserted (only those are allocated). */
+export async function insertRecords(client: PoolClient, records: readonly LedgerRecord[]): Promise<Set<string>> {
+  if (records.length === 0) return new Set();
+  const col = <T>(f: (r: LedgerRecord) => T) => records.map(f);
+  const { rows } = await client.query<{ vin: string; epoch: string; seq: string }>(
+    `INSERT INTO usage_records (vin, epoch, seq, start_at, end_at, up, down, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version, batch, received_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
+                          $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::timestamptz[])
+     ON CONFLICT (vin, epoch, seq) DO NOTHING
+     RETURNING vin, epoch, seq`,
+    [
+      col((r) => r.vin),
+      col((r) => r.epoch),
+      col((r) => r.seq),
+      col((r) => new Date(r.startMs)),
+      col((r) => new Date(r.endMs)),
+      col((r) => r.up.toString()),
+      col((r) => r.down.toString()),
+      col((r) => r.host),
+      col((r) => r.ip),
+      col((r) => r.port),
+      col((r) => r.proto),
+      col((r) => r.iface),
+      col((r) => r.pkg),
+      col((r) => r.app),
+      col((r) => r.ruleId),
+      col((r) => r.catalogVersion),
+      col((r) => r.batch),
+      col((r) => new Date(r.receivedAtMs)),
+    ],
+  );
+  return new Set(rows.map((r) => recordKey(r.vin, r.epoch, Number(r.seq))));
+}
+
+export interface StoredRecord {
+  vin: string;
+  epoch: string;
+  seq: number;
+  startMs: number;
+  endMs: number;
+  up: bigint;
+  down: bigint;
+  host: string | null;
+  ip: string | null;
+  port: number | null;
+  proto: string | null;
+  iface: string;
+  pkg: string | null;
+}
+
+/** The stored versions of the given keys, for the duplicate / SEQ_CONFLICT comparison (DESIGN 3.2). */
+export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray<{ vin: string; epoch: string; seq: number }>): Promise<Map<string, StoredRecord>> {
+  if (keys.length === 0) return new Map();
+  const { rows } = await client.query(
+    `SELECT u.vin, u.epoch, u.seq, u.start_at, u.end_at, u.up, u.down, u.host, u.ip, u.port, u.proto, u.iface, u.pkg
+       FROM usage_records u JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k(vin, epoch, seq)
+         ON u.vin = k.vin AND u.epoch = k.epoch AND u.seq = k.seq`,
+    [keys.map((k) => k.vin), keys.map((k) => k.epoch), keys.map((k) => k.seq)],
+  );
+  return new Map(
+    rows.map((r) => [
+      recordKey(r.vin, r.epoch, Number(r.seq)),
+      {
+        vin: r.vin,
+        epoch: r.epoch,
+        seq: Number(r.seq),
+        startMs: (r.start_at as Date).getTime(),
+        endMs: (r.end_at as Date).getTime(),
+        up: BigInt(r.up),
+        down: BigInt(r.down),
+        host: r.host,
+        ip: r.ip,
+        port: r.port,
+        proto: r.proto,
+        iface: r.iface,
+        pkg: r.pkg,
+      },
+    ]),
+  );
+}
+
+export interface VehicleForIngest {
+  vin: string;
+  automaker: string;
+  model: string;
+  activatedAtMs: number | null;
+}
+
+/** Locks the vehicles' rows in VIN order (DESIGN 2: allocation is serial per vehicle; no deadlocks). */
+export async function lockVehicles(client: PoolClient, vins: readonly string[]): Promise<Map<string, VehicleForIngest>> {
+  const { rows } = await client.query(
+    'SELECT vin, automaker, model, activated_at FROM vehicles WHERE vin = ANY($1::text[]) ORDER BY vin FOR NO KEY UPDATE',
+    [vins],
+  );
+  return new Map(rows.map((r) => [r.vin as string, { vin: r.vin, automaker: r.automaker, model: r.model, activatedAtMs: r.activated_at ? (r.activated_at as Date).getTime() : null }]));
+}
+
+/** Cap use for the months touched and every pack with balance left, per vehicle (read under the lock). */
+export async function loadFunding(client: PoolClient, vins: readonly string[], months: readonly string[]): Promise<Map<string, FundingState>> {
+  const [caps, packs] = await Promise.all([
+    client.query<{ vin: string; sponsorship_id: string; month: string; bytes: string }>(
+      `SELECT vin, sponsorship_id, to_char(month, 'YYYY-MM') AS month, bytes FROM cap_usage
+        WHERE vin = ANY($1::text[]) AND month = ANY($2::date[])`,
+      [vins, months.map((m) => `${m}-01`)],
+    ),
+    client.query<{ id: string; vin: string; pack_id: string; purchased_at: Date; expires_at: Date; balance_bytes: string }>(
+      `SELECT id, vin, pack_id, purchased_at, expires_at, balance_bytes FROM pack_instances
+        WHERE vin = ANY($1::text[]) AND balance_bytes > 0 ORDER BY id`,
+      [vins],
+    ),
+  ]);
+  const state = new Map<string, { capUsedBytes: Map<string, bigint>; packs: PackInstance[] }>();
+  const of = (vin: string) => {
+    let s = state.get(vin);
+    if (!s) state.set(vin, (s = { capUsedBytes: new Map(), packs: [] }));
+    return s;
+  };
+  for (const vin of vins) of(vin);
+  for (const row of caps.rows) of(row.vin).capUsedBytes.set(capKey(row.sponsorship_id, row.month), BigInt(row.bytes));
+  for (const row of packs.rows) {
+    of(row.vin).packs.push({
+      id: row.id,
+      packId: row.pack_id,
+      purchasedAtMs: row.purchased_at.getTime(),
+      expiresAtMs: row.expires_at.getTime(),
+      balanceBytes: BigInt(row.balance_bytes),
+      createdSeq: Number(row.id),
+    });
+  }
+  return state;
+}
+
+/** Writes the counters' new absolute values (read under the vehicle lock in this transaction). */
+export async function saveFunding(
+  client: PoolClient,
+  caps: ReadonlyArray<{ vin: string; sponsorshipId: string; month: string; bytes: bigint }>,
+  packs: ReadonlyArray<{ id: string; balanceBytes: bigint }>,
+): Promise<void> {
+  if (caps.length > 0) {
+    await client.query(
+      `INSERT INTO cap_usage (vin, sponsorship_id, month, bytes)
+       SELECT vin, sid, (m || '-01')::date, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(vin, sid, m, b)
+       ON CONFLICT (vin, sponsorship_id, month) DO UPDATE SET bytes = EXCLUDED.bytes`,
+      [caps.map((c) => c.vin), caps.map((c) => c.sponsorshipId), caps.map((c) => c.month), caps.map((c) => c.bytes.toString())],
+    );
+  }
+  if (packs.length > 0) {
+    await client.query(
+      `UPDATE pack_instances p SET balance_bytes = u.balance
+         FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE p.id = u.id`,
+      [packs.map((p) => p.id), packs.map((p) => p.balanceBytes.toString())],
+    );
+  }
+}
+
+export interface AllocationRow {
+  month: string;
+  day: string;
+  vin: string;
+  epoch: string;
+  seq: number;
+  part: number;
+  startMs: number;
+  app: string;
+  payer: string;
+  kind: string;
+  sponsorshipId: string | null;
+  packInstanceId: string | null;
+  bytes: bigint;
+  pricePerGiB: string | null;
+  ruleId: string;
+  catalogVersion: string;
+}
+
+export async function insertAllocations(client: PoolClient, rows: readonly AllocationRow[], committedAtMs: number): Promise<void> {
+  if (rows.length === 0) return;
+  const col = <T>(f: (r: AllocationRow) => T) => rows.map(f);
+  await client.query(
+    `INSERT INTO allocations (usage_month, usage_day, vin, epoch, seq, part, start_at, app, payer, kind, sponsorship_id, pack_instance_id, bytes, price_per_gib, rule_id, catalog_version, committed_at)
+     SELECT (m || '-01')::date, d::date, vin, epoch, seq, part, start_at, app, payer, kind, sid, pid, bytes, price, rule, ver, $17
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+                   $11::text[], $12::bigint[], $13::bigint[], $14::numeric[], $15::text[], $16::text[])
+         AS u(m, d, vin, epoch, seq, part, start_at, app, payer, kind, sid, pid, bytes, price, rule, ver)`,
+    [
+      col((r) => r.month),
+      col((r) => r.day),
+      col((r) => r.vin),
+      col((r) => r.epoch),
+      col((r) => r.seq),
+      col((r) => r.part),
+      col((r) => new Date(r.startMs)),
+      col((r) => r.app),
+      col((r) => r.payer),
+      col((r) => r.kind),
+      col((r) => r.sponsorshipId),
+      col((r) => r.packInstanceId),
+      col((r) => r.bytes.toString()),
+      col((r) => r.pricePerGiB),
+      col((r) => r.ruleId),
+      col((r) => r.catalogVersion),
+      new Date(committedAtMs),
+    ],
+  );
+}
+
+/**
+ * Adds the batch's sponsor bytes to the rollups the usage API reads (DESIGN 5). Keys are summed in memory
+ * first and written in sorted order, so concurrent batches lock rollup rows in the same order.
+ */
+export async function addToRollups(client: PoolClient, rows: readonly AllocationRow[]): Promise<void> {
+  const billable = rows.filter((r) => r.kind === 'sponsored' || r.kind === 'overage');
+  if (billable.length === 0) return;
+  const sum = (key: (r: AllocationRow) => string) => {
+    const totals = new Map<string, bigint>();
+    for (const r of billable) totals.set(key(r), (totals.get(key(r)) ?? 0n) + r.bytes);
+    return [...totals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, bytes]) => [...k.split('\u0000'), bytes.toString()]);
+  };
+  const columns = (entries: string[][], n: number) => Array.from({ length: n }, (_, i) => entries.map((e) => e[i]));
+  const sep = '\u0000';
+  const byMonth = sum((r) => [r.payer, r.month, r.app, r.kind, r.pricePerGiB].join(sep));
+  await client.query(
+    `INSERT INTO rollup_app_month (sponsor, usage_month, app, kind, price_per_gib, bytes)
+     SELECT s, (m || '-01')::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, m, a, k, p, b)
+     ON CONFLICT (sponsor, usage_month, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_month.bytes + EXCLUDED.bytes`,
+    columns(byMonth, 6),
+  );
+  const byDay = sum((r) => [r.payer, r.day, r.app, r.kind, r.pricePerGiB].join(sep));
+  await client.query(
+    `INSERT INTO rollup_app_day (sponsor, usage_day, app, kind, price_per_gib, bytes)
+     SELECT s, d::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, d, a, k, p, b)
+     ON CONFLICT (sponsor, usage_day, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_day.bytes + EXCLUDED.bytes`,
+    columns(byDay, 6),
+  );
+  const byVehicle = sum((r) => [r.payer, r.month, r.vin, r.app, r.kind, r.pricePerGiB].join(sep));
+  await client.query(
+    `INSERT INTO rollup_vehicle_month (sponsor, usage_month, vin, app, kind, price_per_gib, bytes)
+     SELECT s, (m || '-01')::date, v, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bigint[]) AS u(s, m, v, a, k, p, b)
+     ON CONFLICT (sponsor, usage_month, vin, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_vehicle_month.bytes + EXCLUDED.bytes`,
+    columns(byVehicle, 7),
+  );
+}
+
+export interface DeadLetter {
+  vin: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  recordIndex: number | null;
+  seq: number | null;
+  payload: Buffer;
+  receivedAtMs: number;
+}
+
+/** DESIGN 3.1: every rejection is stored with its payload, up to 64 KiB. */
+export const DEAD_LETTER_PAYLOAD_BYTES = 65_536;
+
+export async function insertDeadLetters(client: PoolClient | Pool, letters: readonly DeadLetter[]): Promise<void> {
+  if (letters.length === 0) return;
+  const col = <T>(f: (r: DeadLetter) => T) => letters.map(f);
+  await client.query(
+    `INSERT INTO dead_letters (vin, topic, code, reason, record_index, seq, payload, received_at)
+     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::timestamptz[])`,
+    [
+      col((d) => d.vin),
+      col((d) => d.topic),
+      col((d) => d.code),
+      col((d) => d.reason),
+      col((d) => d.recordIndex),
+      col((d) => d.seq),
+      col((d) => d.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES)),
+      col((d) => new Date(d.receivedAtMs)),
+    ],
+  );
+}
+
+const knownPartitions = new WeakMap<Pool, Set<string>>();
+
+/**
+ * Creates the monthly partitions of `allocations` a batch needs, before its transaction (DDL takes locks
+ * a hot transaction should not). Safe when several workers race: an existing partition is fine.
+ */
+export async function ensureAllocationPartitions(pool: Pool, months: readonly string[]): Promise<void> {
+  let known = knownPartitions.get(pool);
+  if (!known) knownPartitions.set(pool, (known = new Set()));
+  for (const month of months) {
+    if (known.has(month)) continue;
+    if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`not a month: ${month}`);
+    const [year, mon] = month.split('-').map(Number) as [number, number];
+    const next = mon === 12 ? `${year + 1}-01` : `${year}-${String(mon + 1).padStart(2, '0')}`;
+    const name = `allocations_${month.replace('-', '_')}`;
+    try {
+      await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);
+    } catch (error) {
+      // 42P07 duplicate_table: another worker created it between our check and our CREATE
+      if ((error as { code?: string }).code !== '42P07') throw error;
+    }
+    known.add(month);
+  }
+}
