@@ -4,6 +4,7 @@ import type { FastifyZodInstance } from './api/types.js';
 import { loadCatalog } from './catalog/index.js';
 import { recordCatalogVersion } from './catalog/repository.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker.js';
+import { usageTopic } from './mqtt/topics.js';
 import type { Clock } from './shared/clock.js';
 import type { Config } from './shared/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './shared/db/embedded.js';
@@ -11,15 +12,27 @@ import { migrate } from './shared/db/migrate.js';
 import { createPool, type Pool } from './shared/db/pool.js';
 import { resolveSecrets } from './shared/dev-secrets.js';
 import { createMetricsRegistry } from './shared/metrics.js';
+import { formatInstant } from './shared/time.js';
+import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
+import { createDeviceSync } from './controls/device-sync.js';
+import { createIngest, type Ingest } from './ingest/ingest-service.js';
+import { createIngestMetrics } from './ingest/metrics.js';
+import { compileRuntime, type CatalogRuntime } from './ingest/runtime.js';
 import { createDeviceAuthenticator } from './vehicles/device-auth.js';
 import { createVehicleRepository } from './vehicles/repository.js';
 import { vehicleRoutes } from './vehicles/routes.js';
+import { createApiKeyStore } from './api/api-keys.js';
+import { sponsorKeyRoutes } from './sponsors/key-routes.js';
+import { createPackService } from './vehicles/packs.js';
+import { listControls } from './controls/repository.js';
 import { createVehicleService } from './vehicles/service.js';
 
 export interface Service {
   app: FastifyZodInstance;
   pool: Pool;
   broker: EmbeddedBroker | null;
+  ingest: Ingest;
+  runtime: CatalogRuntime;
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -44,6 +57,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
   try {
     const secrets = await resolveSecrets(config);
     const loaded = await loadCatalog(config.CATALOG_DIR);
+    const runtime = compileRuntime(loaded);
     logger.info({ catalogVersion: loaded.version }, 'catalog loaded');
 
     let databaseUrl = config.DATABASE_URL;
@@ -60,9 +74,29 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     cleanups.push(() => pool.end());
     await recordCatalogVersion(pool, loaded.version, loaded.canonical);
 
+    const metrics = createMetricsRegistry();
     const vehicles = createVehicleRepository(pool);
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
+    // The broker is started below; until then nothing can publish (no device is connected either).
     let broker: EmbeddedBroker | null = null;
+    const publisher: Publisher = {
+      publish: (topic, payload, options) => (broker ? broker.publish(topic, payload, options) : Promise.reject(new Error('broker not started'))),
+    };
+    const formatAt = (ms: number) => formatInstant(ms, runtime.timezone);
+    const outbox = createOutboxPublisher({ pool, publisher, logger });
+    cleanups.push(async () => outbox.stop());
+    const ingest = createIngest({
+      pool,
+      runtime,
+      clock,
+      logger,
+      outbox,
+      metrics: createIngestMetrics(metrics),
+      publishAck: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
+      maxRecords: config.BATCH_MAX_RECORDS,
+      maxMs: config.BATCH_MAX_MS,
+    });
+    const syncDevice = createDeviceSync({ pool, publisher, rulesPayload: runtime.rulesPayload, logger, formatAt });
     if (!config.MQTT_URL) {
       broker = await startEmbeddedBroker({
         host: config.MQTT_HOST,
@@ -70,12 +104,17 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         ...(config.MQTT_TLS_CERT && config.MQTT_TLS_KEY ? { tls: { certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY, port: config.MQTT_TLS_PORT } } : {}),
         logger,
         authenticateDevice: (vin, secret) => deviceAuth.authenticate(vin, secret),
+        onUsage: ({ vin, payload }) => ingest.submit({ vin, topic: usageTopic(vin), payload }),
+        onDeviceReady: (vin) => void syncDevice(vin),
       });
       const embeddedBroker = broker;
       cleanups.push(() => embeddedBroker.close());
+      // Flush what was received before the broker goes (its PUBACKs wait on these commits).
+      cleanups.push(() => ingest.stop());
+      await outbox.drain();
     }
-
-    const metrics = createMetricsRegistry();
+    const apiKeys = createApiKeyStore(pool, clock);
+    const packs = createPackService({ pool, runtime: () => runtime, clock, outbox });
     const vehicleService = createVehicleService({
       vehicles,
       catalog: () => loaded.catalog,
@@ -86,12 +125,19 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
+      apiKeys,
       metrics,
       readiness: {
         database: async () => (await pool.query('SELECT 1')).rowCount === 1,
         broker: async () => broker !== null,
       },
-      routes: [(api) => vehicleRoutes(api, vehicleService)],
+      routes: [
+        (api) =>
+          vehicleRoutes(api, {
+            service: vehicleService,
+            packs,
+            details: async (vin) => ({ packs: await packs.list(pool, vin), controls: await listControls(pool, vin) }),
+          }), (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());
@@ -103,6 +149,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       app,
       pool,
       broker,
+      ingest,
+      runtime,
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,

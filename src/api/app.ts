@@ -6,6 +6,7 @@ import { jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTyp
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
+import type { ApiKeyStore } from './api-keys.js';
 import { createAuthenticator } from './auth.js';
 import { installErrorHandler } from './error-handler.js';
 import type { FastifyZodInstance } from './types.js';
@@ -13,6 +14,8 @@ import type { FastifyZodInstance } from './types.js';
 export interface AppOptions {
   logger: Logger;
   adminToken: string;
+  /** Sponsor and merchant keys; null for an app that only knows the admin. */
+  apiKeys: ApiKeyStore | null;
   metrics: Registry;
   /** Readiness checks by name (DESIGN 5: db + broker); each resolves true when healthy. */
   readiness: Record<string, () => Promise<boolean>>;
@@ -50,7 +53,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
   await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
 
   app.decorateRequest('principal', null);
-  app.addHook('onRequest', createAuthenticator(options.adminToken));
+  app.addHook('onRequest', createAuthenticator(options.adminToken, options.apiKeys));
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
   app.get('/health', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));

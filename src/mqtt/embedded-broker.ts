@@ -33,6 +33,8 @@ export interface EmbeddedBrokerOptions {
    * PUBACKs before it stores anything and a crash would otherwise drop acknowledged usage (DESIGN 3.2).
    */
   onUsage?(message: UsagePublish): Promise<void>;
+  /** A device finished CONNECT: the place to (re)send its retained rules and controls. */
+  onDeviceReady?(vin: string): void;
 }
 
 export interface EmbeddedBroker {
@@ -99,6 +101,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   // Usage is consumed in authorizePublish; routing it on to subscribers would only cost memory.
   aedes.authorizeForward = (_client, packet) => (packet.topic.endsWith('/usage') ? null : packet);
 
+  aedes.on('clientReady', (client) => options.onDeviceReady?.(client.id));
   aedes.on('clientError', (client, error) => log.debug({ vin: client?.id, err: error.message }, 'client error'));
   aedes.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
 

@@ -4,7 +4,20 @@ import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema, IccidSchema, OffsetTimestampSchema, VinSchema } from '../api/schemas.js';
 import type { VehicleService } from './service.js';
 import type { VehicleRow } from './repository.js';
+import type { PackService, PackInstanceView } from './packs.js';
+import type { ControlView } from '../controls/repository.js';
 
+const PackInstanceSchema = z.object({
+  id: z.string(),
+  vin: z.string(),
+  pack: z.string(),
+  purchasedAt: z.string(),
+  expiresAt: z.string(),
+  sizeBytes: z.number().int(),
+  balanceBytes: z.number().int(),
+  externalOrderId: z.string().nullable(),
+});
+const ControlSchema = z.object({ app: z.string(), action: z.enum(['block', 'allow']), reasons: z.array(z.string()), rev: z.number().int(), changedAt: z.string() });
 const VehicleSchema = z.object({
   vin: z.string(),
   iccid: z.string(),
@@ -12,25 +25,32 @@ const VehicleSchema = z.object({
   model: z.string(),
   activatedAt: z.string().nullable(),
   createdAt: z.string(),
-  packs: z.array(z.unknown()),
-  controls: z.array(z.unknown()),
+  packs: z.array(PackInstanceSchema),
+  controls: z.array(ControlSchema),
 });
 const SecretReplySchema = z.object({ vin: z.string(), deviceSecret: z.string() });
 const VinParams = z.object({ vin: VinSchema });
 const errors = { 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 
-const present = (v: VehicleRow) => ({
-  vin: v.vin,
-  iccid: v.iccid,
-  automaker: v.automaker,
-  model: v.model,
-  activatedAt: v.activatedAt?.toISOString() ?? null,
-  createdAt: v.createdAt.toISOString(),
-  packs: [],
-  controls: [],
-});
+export interface VehicleRouteDeps {
+  service: VehicleService;
+  packs: PackService;
+  /** the vehicle's packs with balances and its control states */
+  details(vin: string): Promise<{ packs: PackInstanceView[]; controls: ControlView[] }>;
+}
 
-export function vehicleRoutes(app: FastifyZodInstance, service: VehicleService): void {
+export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): void {
+  const { service } = deps;
+  const present = async (v: VehicleRow) => ({
+    vin: v.vin,
+    iccid: v.iccid,
+    automaker: v.automaker,
+    model: v.model,
+    activatedAt: v.activatedAt?.toISOString() ?? null,
+    createdAt: v.createdAt.toISOString(),
+    ...(await deps.details(v.vin)),
+  });
+
   app.post('/v1/vehicles', {
     onRequest: requireAdmin,
     schema: {
@@ -58,5 +78,20 @@ export function vehicleRoutes(app: FastifyZodInstance, service: VehicleService):
     onRequest: requireAdmin,
     schema: { tags: ['vehicles'], summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
     handler: async (request) => service.rotateSecret(request.params.vin),
+  });
+
+  app.post('/v1/vehicles/:vin/packs', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['vehicles'],
+      summary: 'The owner bought a pack (idempotent per externalOrderId)',
+      params: VinParams,
+      body: z.object({ pack: z.string().min(1).max(40), purchasedAt: OffsetTimestampSchema.optional(), externalOrderId: z.string().min(1).max(128).optional() }),
+      response: { 200: PackInstanceSchema, 201: PackInstanceSchema, ...errors },
+    },
+    handler: async (request, reply) => {
+      const { instance, created } = await deps.packs.buy(request.params.vin, request.body);
+      return reply.status(created ? 201 : 200).send(instance);
+    },
   });
 }
