@@ -20,13 +20,25 @@ export interface PackInstanceView {
 
 const DAY_MS = 86_400_000;
 
-function toView(row: Record<string, any>): PackInstanceView {
+interface PackInstanceRow {
+  id: string;
+  vin: string;
+  pack_id: string;
+  purchased_at: Date;
+  expires_at: Date;
+  size_bytes: string;
+  balance_bytes: string;
+  external_order_id: string | null;
+  request_digest: string;
+}
+
+function toView(row: PackInstanceRow): PackInstanceView {
   return {
     id: String(row.id),
     vin: row.vin,
     pack: row.pack_id,
-    purchasedAt: (row.purchased_at as Date).toISOString(),
-    expiresAt: (row.expires_at as Date).toISOString(),
+    purchasedAt: row.purchased_at.toISOString(),
+    expiresAt: row.expires_at.toISOString(),
     // ≤ 2^53: pack sizes are MiB counts from the catalog
     sizeBytes: Number(row.size_bytes),
     balanceBytes: Number(row.balance_bytes),
@@ -54,27 +66,27 @@ export function createPackService(deps: { pool: Pool; runtime: () => CatalogRunt
         const vehicle = await client.query('SELECT vin FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
         if (vehicle.rowCount === 0) throw notFound(`vehicle ${vin}`);
         if (input.externalOrderId !== undefined) {
-          const existing = await client.query('SELECT * FROM pack_instances WHERE vin = $1 AND external_order_id = $2', [vin, input.externalOrderId]);
+          const existing = await client.query<PackInstanceRow>('SELECT * FROM pack_instances WHERE vin = $1 AND external_order_id = $2', [vin, input.externalOrderId]);
           if (existing.rows[0]) {
             if (existing.rows[0].request_digest !== digest) throw conflict('IDEMPOTENCY_CONFLICT', `order ${input.externalOrderId} was already used with a different request`);
             return { instance: toView(existing.rows[0]), created: false, outbox: [] };
           }
         }
         const size = BigInt(product.sizeMiB) * BYTES_PER_MIB;
-        const { rows } = await client.query(
+        const { rows } = await client.query<PackInstanceRow>(
           `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
            VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING *`,
           [vin, product.id, new Date(purchasedAtMs), new Date(purchasedAtMs + product.validDays * DAY_MS), size.toString(), input.externalOrderId ?? null, digest, new Date(nowMs)],
         );
         const outbox = await reevaluateFunding(client, runtime, [vin], nowMs);
-        return { instance: toView(rows[0]), created: true, outbox };
+        return { instance: toView(rows[0]!), created: true, outbox };
       });
       await deps.outbox.send(result.outbox);
       return { instance: result.instance, created: result.created };
     },
 
     async list(client: Pool | PoolClient, vin: string): Promise<PackInstanceView[]> {
-      const { rows } = await client.query('SELECT * FROM pack_instances WHERE vin = $1 ORDER BY id', [vin]);
+      const { rows } = await client.query<PackInstanceRow>('SELECT * FROM pack_instances WHERE vin = $1 ORDER BY id', [vin]);
       return rows.map(toView);
     },
   };
