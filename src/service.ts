@@ -15,6 +15,7 @@ import { createMetricsRegistry } from './shared/metrics.js';
 import { formatInstant } from './shared/time.js';
 import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
 import { createDeviceSync } from './controls/device-sync.js';
+import { createFundingSweeper } from './controls/funding-sweeper.js';
 import { createIngest, type Ingest } from './ingest/ingest-service.js';
 import { createIngestMetrics } from './ingest/metrics.js';
 import { compileRuntime, type CatalogRuntime } from './ingest/runtime.js';
@@ -33,6 +34,8 @@ export interface Service {
   broker: EmbeddedBroker | null;
   ingest: Ingest;
   runtime: CatalogRuntime;
+  /** Periodic jobs, also callable directly (tests, operators). */
+  jobs: { fundingSweep(): Promise<number> };
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -113,6 +116,9 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       cleanups.push(() => ingest.stop());
       await outbox.drain();
     }
+    const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
+    sweeper.start();
+    cleanups.push(() => sweeper.stop());
     const apiKeys = createApiKeyStore(pool, clock);
     const packs = createPackService({ pool, runtime: () => runtime, clock, outbox });
     const vehicleService = createVehicleService({
@@ -151,6 +157,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       broker,
       ingest,
       runtime,
+      jobs: { fundingSweep: () => sweeper.runOnce() },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,
