@@ -27,7 +27,7 @@ t.test('a month start lifts FUNDS_EXHAUSTED; a pack purchase lifts it; a pack ex
 
   clock.set(Date.parse('2026-11-30T23:59:59+08:00'));
   await svc.service.jobs.fundingSweep();
-  t.equal((await controls()).fm.rev, 1, 'still November: nothing changes');
+  t.equal((await controls()).fm?.rev, 1, 'still November: nothing changes');
 
   clock.set(Date.parse('2026-12-01T00:00:05+08:00'));
   t.ok((await svc.service.jobs.fundingSweep()) >= 1);
