@@ -25,8 +25,15 @@ import { vehicleRoutes } from './vehicles/routes.js';
 import { createApiKeyStore } from './api/api-keys.js';
 import { sponsorKeyRoutes } from './sponsors/key-routes.js';
 import { createPackService } from './vehicles/packs.js';
+import { createPeriodCloser, type ClosedPeriod } from './billing/close-period.js';
+import { createInvoiceQueries } from './billing/invoices.js';
+import { invoiceRoutes } from './billing/invoice-routes.js';
+import { startPeriodicJob } from './shared/periodic-job.js';
 import { listControls } from './controls/repository.js';
 import { createVehicleService } from './vehicles/service.js';
+import { usageRoutes } from './billing/usage-routes.js';
+import { explainRoutes } from './ledger/explain-routes.js';
+import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -35,7 +42,7 @@ export interface Service {
   ingest: Ingest;
   runtime: CatalogRuntime;
   /** Periodic jobs, also callable directly (tests, operators). */
-  jobs: { fundingSweep(): Promise<number> };
+  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]> };
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -120,6 +127,10 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     sweeper.start();
     cleanups.push(() => sweeper.stop());
     const apiKeys = createApiKeyStore(pool, clock);
+    const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger });
+    const invoices = createInvoiceQueries(pool, () => runtime.timezone);
+    const billingScheduler = startPeriodicJob('period-close', () => closer.closeDue(), 5 * 60_000, logger);
+    cleanups.push(() => billingScheduler.stop());
     const packs = createPackService({ pool, runtime: () => runtime, clock, outbox });
     const vehicleService = createVehicleService({
       vehicles,
@@ -143,7 +154,12 @@ export async function startService(config: Config, deps: { logger: Logger; clock
             service: vehicleService,
             packs,
             details: async (vin) => ({ packs: await packs.list(pool, vin), controls: await listControls(pool, vin) }),
-          }), (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog })],
+          }),
+        (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog }),
+        (api) => invoiceRoutes(api, { pool, invoices, closer, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock }),
+        (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),
+        (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
+        (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());
@@ -157,7 +173,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       broker,
       ingest,
       runtime,
-      jobs: { fundingSweep: () => sweeper.runOnce() },
+      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue() },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,

@@ -15,7 +15,8 @@ export function installErrorHandler(app: FastifyInstance): void {
       const first = error.validation[0]!;
       const where = error.validationContext;
       const path = first.instancePath.split('/').filter(Boolean).join('.');
-      const field = where === 'body' ? path : `${where}${path ? '.' + path : ''}`;
+      // `field` is the JSON path inside the body, query or path parameters (`agent.idNumber`, `month`, `vin`).
+      const field = path || (where === 'body' ? '' : where);
       const message = error.validation.map((v) => `${[where, ...v.instancePath.split('/').filter(Boolean)].join('.')}: ${v.message}`).join('; ');
       return reply.status(422).send({ error: { code: 'INVALID_INPUT', message, ...(field ? { field } : {}) } });
     }

@@ -257,6 +257,14 @@ export const BillingSchema = z.strictObject({
   taxRate: TaxRateSchema,
   closeAfterDays: NonNegativeIntSchema,
   maxLateDays: PositiveIntSchema.optional(),
+  /** The platform operator that issues sponsor invoices (printed as the seller); optional. */
+  seller: z
+    .strictObject({
+      name: z.string(expected('a string')).trim().min(1, { error: 'must not be empty' }),
+      taxId: TaxIdSchema,
+      address: z.string(expected('a string')).trim().min(1).optional(),
+    })
+    .optional(),
 });
 
 /** The list sections of a catalog file, in the order they are merged and reported. */

@@ -160,6 +160,7 @@ runCases('cross-file rules, one per rule', [
   { name: 'duplicate plan', change: (f) => { f['50-more.yaml'] = { plans: [{ ...plan(f, 0) }] }; }, problems: [{ file: '50-more.yaml', path: 'plans[0].id', message: 'duplicate plan id "iot-12m" (first in 40-packs.yaml plans[0])' }] },
   { name: 'wifi-hotspot redefined', change: (f) => { apps(f).push({ id: 'wifi-hotspot', hosts: ['hotspot.example'] }); }, problems: [{ file: APPS, path: 'apps[2].id', message: '"wifi-hotspot" is a built-in app and may not be redefined' }] },
   { name: 'reserved payer id as a sponsor', change: (f) => { list(f, '10-sponsors.yaml', 'sponsors').push({ id: 'owner', kind: 'service_provider', name: 'Owner Inc' }); }, problems: [{ file: '10-sponsors.yaml', path: 'sponsors[2].id', message: '"owner" is reserved' }] },
+  { name: 'seller tax id failing GB 32100', change: (f) => { billing(f).seller = { name: 'Operator', taxId: '91310115MA1H7G2K44' }; }, problems: [{ file: '00-billing.yaml', path: 'billing.seller.taxId', message: 'check character should be' }] },
   { name: 'general redefined', change: (f) => { apps(f).push({ id: 'general' }); }, problems: [{ file: APPS, path: 'apps[2].id', message: 'built-in' }] },
   { name: 'unknown sponsor', change: (f) => { sponsorship(f, 0).sponsor = 'baidu'; }, problems: [{ file: SPS, path: 'sponsorships[0].sponsor', message: 'unknown sponsor "baidu"' }] },
   { name: 'unknown app', change: (f) => { sponsorship(f, 0).app = 'navi'; }, problems: [{ file: SPS, path: 'sponsorships[0].app', message: 'unknown app "navi"' }] },
@@ -358,7 +359,7 @@ t.test('the demo catalog in sponsors/ loads with no problems', async (t) => {
   const loaded = await loadCatalog(dir);
   const { catalog } = loaded;
   t.match(loaded.version, /^[0-9a-f]{64}$/);
-  t.same(catalog.billing, { timezone: 'Asia/Shanghai', currency: 'CNY', taxRate: '0.06', closeAfterDays: 3, maxLateDays: 400 });
+  t.match(catalog.billing, { timezone: 'Asia/Shanghai', currency: 'CNY', taxRate: '0.06', closeAfterDays: 3, maxLateDays: 400, seller: { taxId: '91310115MA1H7G2K43' } });
   t.same(catalog.overage, { payer: 'oem-acme', pricePerGiB: '8.00' });
   t.same(catalog.apps.filter((a) => !a.blockable).map((a) => a.id).sort(), ['remote-control', 'telemetry']);
   t.same(catalog.packs.map((p) => p.id), ['hotspot-10g', 'general-5g', 'vehicle-500m']);

@@ -1,0 +1,115 @@
+import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { formatInstant } from '../shared/time.js';
+import { formatPricePerGiB } from './usage-query.js';
+
+/** The invoice JSON of DESIGN 5, exactly. */
+export interface InvoiceJson {
+  id: string;
+  number: string;
+  sponsor: string;
+  month: string;
+  status: 'issued' | 'void';
+  issuedAt: string;
+  currency: string;
+  lines: Array<{ app: string; kind: 'sponsored' | 'overage'; usageMonth: string; bytes: number; pricePerGiB: string; amount: string; taxRate: string; tax: string }>;
+  subtotal: string;
+  tax: string;
+  total: string;
+}
+
+/** What the printable page needs beyond the JSON. */
+export interface InvoiceDocument extends InvoiceJson {
+  kind: 'invoice' | 'credit_note';
+  creditsNumber: string | null;
+  catalogVersion: string;
+  seller: { name: string; taxId: string | null; address?: string };
+  buyer: { id: string; name: string; taxId: string | null };
+}
+
+interface InvoiceRow {
+  id: string;
+  sponsor: string;
+  month: string;
+  kind: 'invoice' | 'credit_note';
+  credits_number: string | null;
+  number: string;
+  status: 'issued' | 'void';
+  issued_at: Date;
+  currency: string;
+  subtotal: string;
+  tax: string;
+  total: string;
+  catalog_version: string;
+  seller: InvoiceDocument['seller'];
+  buyer: InvoiceDocument['buyer'];
+}
+
+const SELECT = `SELECT i.id::text, i.sponsor, to_char(i.period_month, 'YYYY-MM') AS month, i.kind, c.number AS credits_number, i.number, i.status, i.issued_at,
+                       i.currency, i.subtotal::text, i.tax::text, i.total::text, i.catalog_version, i.seller, i.buyer
+                  FROM invoices i LEFT JOIN invoices c ON c.id = i.credits_invoice_id`;
+
+/** Stores normalise a rate to 4 decimals ("0.0600"); print it as the catalog does ("0.06"). */
+function formatRate(stored: string): string {
+  return stored.includes('.') ? stored.replace(/0+$/, '').replace(/\.$/, '') : stored;
+}
+
+export function createInvoiceQueries(pool: Pool, timezone: () => string) {
+  async function withLines(client: Pool | PoolClient, rows: InvoiceRow[]): Promise<InvoiceDocument[]> {
+    if (rows.length === 0) return [];
+    const { rows: lines } = await client.query<{ invoice_id: string; app: string; kind: 'sponsored' | 'overage'; usage_month: string; bytes: string; price: string; amount: string; tax_rate: string; tax: string }>(
+      `SELECT invoice_id::text, app, kind, to_char(usage_month, 'YYYY-MM') AS usage_month, bytes::text, price_per_gib::text AS price, amount::text, tax_rate::text, tax::text
+         FROM invoice_lines WHERE invoice_id = ANY($1::bigint[]) ORDER BY invoice_id, line_no`,
+      [rows.map((r) => r.id)],
+    );
+    return rows.map((row) => ({
+      id: row.id,
+      number: row.number,
+      sponsor: row.sponsor,
+      month: row.month,
+      status: row.status,
+      issuedAt: formatInstant(row.issued_at.getTime(), timezone()),
+      currency: row.currency,
+      lines: lines
+        .filter((l) => l.invoice_id === row.id)
+        .map((l) => ({
+          app: l.app,
+          kind: l.kind,
+          usageMonth: l.usage_month,
+          bytes: Number(l.bytes), // an invoice line is at most a sponsor-month of bytes: far below 2^53
+          pricePerGiB: formatPricePerGiB(l.price),
+          amount: l.amount,
+          taxRate: formatRate(l.tax_rate),
+          tax: l.tax,
+        })),
+      subtotal: row.subtotal,
+      tax: row.tax,
+      total: row.total,
+      kind: row.kind,
+      creditsNumber: row.credits_number,
+      catalogVersion: row.catalog_version,
+      seller: row.seller,
+      buyer: row.buyer,
+    }));
+  }
+
+  return {
+    async list(sponsor: string): Promise<InvoiceDocument[]> {
+      const { rows } = await pool.query<InvoiceRow>(`${SELECT} WHERE i.sponsor = $1 ORDER BY i.issued_at DESC, i.id DESC`, [sponsor]);
+      return withLines(pool, rows);
+    },
+    /** null when the invoice does not exist or belongs to another sponsor (DESIGN 5: 404 either way). */
+    async get(sponsor: string, id: string): Promise<InvoiceDocument | null> {
+      if (!/^\d{1,18}$/.test(id)) return null;
+      const { rows } = await pool.query<InvoiceRow>(`${SELECT} WHERE i.sponsor = $1 AND i.id = $2`, [sponsor, id]);
+      return (await withLines(pool, rows))[0] ?? null;
+    },
+  };
+}
+
+export type InvoiceQueries = ReturnType<typeof createInvoiceQueries>;
+
+/** The contract shape only (DESIGN 5), without the print-only fields. */
+export function toInvoiceJson(doc: InvoiceDocument): InvoiceJson {
+  const { id, number, sponsor, month, status, issuedAt, currency, lines, subtotal, tax, total } = doc;
+  return { id, number, sponsor, month, status, issuedAt, currency, lines, subtotal, tax, total };
+}

@@ -1,0 +1,144 @@
+import { z } from 'zod';
+import { requireAdmin } from '../api/auth.js';
+import { ErrorSchema } from '../api/schemas.js';
+import type { FastifyZodInstance } from '../api/types.js';
+import type { Catalog } from '../catalog/index.js';
+import type { Pool } from '../shared/db/pool.js';
+import { invalid } from '../shared/errors.js';
+import { formatInstant } from '../shared/time.js';
+
+/**
+ * DESIGN 5 `GET /v1/dead-letters`: every rejection of DESIGN 3.1 with its code, reason and stored payload
+ * (at most 64 KiB), newest first, paged by a keyset cursor on the id.
+ */
+
+export interface DeadLetterView {
+  id: string;
+  vin: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  /** the record's index in its message; null for a whole-message rejection */
+  index: number | null;
+  seq: number | null;
+  receivedAt: string;
+  payload: string;
+  payloadEncoding: 'utf8' | 'base64';
+  payloadBytes: number;
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/** The payload as text when it is valid UTF-8 (a truncated multi-byte character is not), else base64. */
+export function presentPayload(payload: Buffer): Pick<DeadLetterView, 'payload' | 'payloadEncoding' | 'payloadBytes'> {
+  try {
+    return { payload: strictUtf8.decode(payload), payloadEncoding: 'utf8', payloadBytes: payload.length };
+  } catch {
+    return { payload: payload.toString('base64'), payloadEncoding: 'base64', payloadBytes: payload.length };
+  }
+}
+
+// The cursor is the id of the last letter sent; opaque to clients so its form can change.
+const CursorSchema = z.strictObject({ v: z.literal(1), id: z.string().regex(/^[1-9]\d{0,18}$/) });
+
+function encodeCursor(id: string): string {
+  return Buffer.from(JSON.stringify({ v: 1, id })).toString('base64url');
+}
+
+function decodeCursor(text: string): string {
+  const bad = () => invalid('cursor', 'not a cursor returned by this endpoint');
+  const bytes = Buffer.from(text, 'base64url');
+  // Node's decoder skips what it cannot read; a cursor must round-trip exactly.
+  if (!/^[A-Za-z0-9_-]+$/.test(text) || bytes.toString('base64url') !== text) throw bad();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw bad();
+  }
+  const cursor = CursorSchema.safeParse(parsed);
+  if (!cursor.success) throw bad();
+  return cursor.data.id;
+}
+
+interface DeadLetterRow {
+  id: string;
+  vin: string | null;
+  topic: string;
+  code: string;
+  reason: string;
+  record_index: number | null;
+  seq: string | null;
+  payload: Buffer;
+  received_at: Date;
+}
+
+/** Newest first: `id < before` on the primary key, one row more than the page to know if another follows. */
+export async function listDeadLetters(pool: Pick<Pool, 'query'>, options: { limit: number; before: string | null; timezone: string }): Promise<{ deadLetters: DeadLetterView[]; nextCursor: string | null }> {
+  const columns = 'SELECT id::text, vin, topic, code, reason, record_index, seq::text, payload, received_at FROM dead_letters';
+  const { rows } = options.before
+    ? await pool.query<DeadLetterRow>(`${columns} WHERE id < $1::bigint ORDER BY id DESC LIMIT $2`, [options.before, options.limit + 1])
+    : await pool.query<DeadLetterRow>(`${columns} ORDER BY id DESC LIMIT $1`, [options.limit + 1]);
+  const page = rows.slice(0, options.limit);
+  const last = page.at(-1);
+  return {
+    deadLetters: page.map((row) => ({
+      id: row.id,
+      vin: row.vin,
+      topic: row.topic,
+      code: row.code,
+      reason: row.reason,
+      index: row.record_index,
+      // seq of a rejected record was read as a DESIGN 3.1 seq (≤ 2^53 − 1) before it was stored
+      seq: row.seq === null ? null : Number(row.seq),
+      receivedAt: formatInstant(row.received_at.getTime(), options.timezone),
+      ...presentPayload(row.payload),
+    })),
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.id) : null,
+  };
+}
+
+const DeadLetterSchema = z.object({
+  id: z.string(),
+  vin: z.string().nullable(),
+  topic: z.string(),
+  code: z.string(),
+  reason: z.string(),
+  index: z.number().int().nullable(),
+  seq: z.number().int().nullable(),
+  receivedAt: z.string(),
+  payload: z.string(),
+  payloadEncoding: z.enum(['utf8', 'base64']),
+  payloadBytes: z.number().int(),
+});
+
+const LimitSchema = z
+  .string()
+  .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
+  .transform(Number)
+  .pipe(z.number().int().min(1, 'must be an integer from 1 to 1000').max(1000, 'must be an integer from 1 to 1000'))
+  .default(100);
+
+export interface DeadLetterRouteDeps {
+  pool: Pick<Pool, 'query'>;
+  catalog(): Catalog;
+}
+
+export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteDeps): void {
+  app.get('/v1/dead-letters', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['ledger'],
+      summary: 'Rejected usage payloads with codes and reasons, newest first',
+      querystring: z.object({
+        limit: LimitSchema.meta({ description: 'letters per page, 1..1000 (default 100)' }),
+        cursor: z.string().max(1024).optional().meta({ description: 'the previous page’s nextCursor' }),
+      }),
+      response: { 200: z.object({ deadLetters: z.array(DeadLetterSchema), nextCursor: z.string().nullable() }), 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
+    },
+    handler: async (request) => {
+      const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
+      return listDeadLetters(deps.pool, { limit: request.query.limit, before, timezone: deps.catalog().billing.timezone });
+    },
+  });
+}

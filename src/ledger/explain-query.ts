@@ -1,0 +1,130 @@
+import type { Pool } from '../shared/db/pool.js';
+import { formatInstant } from '../shared/time.js';
+
+/**
+ * DESIGN 5 explain: one stored usage record, the rule that classified it, the catalog version, and every
+ * allocation it produced (DESIGN 4.2), in part order. A sponsor sees its own allocations in full and the
+ * others only as `{payer: "other", bytes}` (so the parts still add up to the record's bytes).
+ */
+
+export type AllocationKind = 'sponsored' | 'pack' | 'overage' | 'test';
+
+export interface ExplainedAllocation {
+  payer: string;
+  kind: AllocationKind;
+  sponsorship: string | null;
+  packInstance: string | null;
+  bytes: number;
+  overage: boolean;
+  /** catalog price as written ("4.00"); null for pack and test parts */
+  pricePerGiB: string | null;
+  usageMonth: string;
+}
+export interface HiddenAllocation {
+  payer: 'other';
+  bytes: number;
+}
+
+export interface RecordExplanation<A = ExplainedAllocation> {
+  vin: string;
+  epoch: string;
+  seq: number;
+  record: {
+    start: string;
+    end: string;
+    up: number;
+    down: number;
+    host: string | null;
+    ip: string | null;
+    port: number | null;
+    proto: string | null;
+    iface: string;
+    pkg: string | null;
+  };
+  app: string;
+  ruleId: string;
+  catalogVersion: string;
+  receivedAt: string;
+  allocations: A[];
+}
+
+export interface RecordKey {
+  vin: string;
+  epoch: string;
+  seq: number;
+}
+
+/** numeric(14,4) prints "4.0000": trailing zeros beyond the second decimal are dropped ("4.00", "0.0125"). */
+function formatPrice(stored: string): string {
+  const [whole, fraction = ''] = stored.split('.');
+  return `${whole}.${fraction.replace(/0+$/, '').padEnd(2, '0')}`;
+}
+
+/** int8 as a JSON integer: every value here is bounded by the record's `up + down` ≤ 2^41 (DESIGN 3.1). */
+function safeInteger(text: string): number {
+  const value = Number(text);
+  if (!Number.isSafeInteger(value)) throw new RangeError(`${text} is not a safe integer`);
+  return value;
+}
+
+export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: RecordKey, timezone: string): Promise<RecordExplanation | null> {
+  const params = [key.vin, key.epoch, key.seq];
+  const [records, allocations] = await Promise.all([
+    pool.query(
+      `SELECT start_at, end_at, up::text, down::text, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version, received_at
+         FROM usage_records WHERE vin = $1 AND epoch = $2 AND seq = $3`,
+      params,
+    ),
+    pool.query(
+      `SELECT payer, kind, sponsorship_id, pack_instance_id::text, bytes::text, price_per_gib::text, to_char(usage_month, 'YYYY-MM') AS usage_month
+         FROM allocations WHERE vin = $1 AND epoch = $2 AND seq = $3 ORDER BY part`,
+      params,
+    ),
+  ]);
+  const row = records.rows[0];
+  if (!row) return null;
+  const at = (date: Date) => formatInstant(date.getTime(), timezone);
+  return {
+    vin: key.vin,
+    epoch: key.epoch,
+    seq: key.seq,
+    record: {
+      start: at(row.start_at),
+      end: at(row.end_at),
+      up: safeInteger(row.up),
+      down: safeInteger(row.down),
+      host: row.host,
+      ip: row.ip,
+      port: row.port,
+      proto: row.proto,
+      iface: row.iface,
+      pkg: row.pkg,
+    },
+    app: row.app,
+    ruleId: row.rule_id,
+    catalogVersion: row.catalog_version,
+    receivedAt: at(row.received_at),
+    allocations: allocations.rows.map((a) => ({
+      payer: a.payer,
+      kind: a.kind,
+      sponsorship: a.sponsorship_id,
+      packInstance: a.pack_instance_id,
+      bytes: safeInteger(a.bytes),
+      overage: a.kind === 'overage',
+      pricePerGiB: a.price_per_gib === null ? null : formatPrice(a.price_per_gib),
+      usageMonth: a.usage_month,
+    })),
+  };
+}
+
+/**
+ * What a sponsor may see of a record: null when it has no allocation on it (DESIGN 5: 404, so that the
+ * record's existence does not leak); otherwise its own parts in full and every other part as `other`.
+ */
+export function sponsorView(explanation: RecordExplanation, sponsorId: string): RecordExplanation<ExplainedAllocation | HiddenAllocation> | null {
+  if (!explanation.allocations.some((a) => a.payer === sponsorId)) return null;
+  return {
+    ...explanation,
+    allocations: explanation.allocations.map((a) => (a.payer === sponsorId ? a : { payer: 'other' as const, bytes: a.bytes })),
+  };
+}

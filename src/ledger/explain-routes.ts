@@ -1,0 +1,87 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import { ErrorSchema, VinSchema } from '../api/schemas.js';
+import type { FastifyZodInstance } from '../api/types.js';
+import type { Catalog } from '../catalog/index.js';
+import type { Pool } from '../shared/db/pool.js';
+import { forbidden, notFound, unauthorized } from '../shared/errors.js';
+import { findRecordExplanation, sponsorView } from './explain-query.js';
+
+const FullAllocationSchema = z.strictObject({
+  payer: z.string(),
+  kind: z.enum(['sponsored', 'pack', 'overage', 'test']),
+  sponsorship: z.string().nullable(),
+  packInstance: z.string().nullable(),
+  bytes: z.number().int(),
+  overage: z.boolean(),
+  pricePerGiB: z.string().nullable(),
+  usageMonth: z.string().meta({ example: '2026-11' }),
+});
+const HiddenAllocationSchema = z.strictObject({ payer: z.literal('other'), bytes: z.number().int() });
+
+const ExplainReplySchema = z.object({
+  vin: z.string(),
+  epoch: z.string(),
+  seq: z.number().int(),
+  record: z.object({
+    start: z.string(),
+    end: z.string(),
+    up: z.number().int(),
+    down: z.number().int(),
+    host: z.string().nullable(),
+    ip: z.string().nullable(),
+    port: z.number().int().nullable(),
+    proto: z.string().nullable(),
+    iface: z.string(),
+    pkg: z.string().nullable(),
+  }),
+  app: z.string(),
+  ruleId: z.string(),
+  catalogVersion: z.string(),
+  receivedAt: z.string(),
+  allocations: z.array(z.union([FullAllocationSchema, HiddenAllocationSchema])),
+});
+
+/** seq as a path segment: DESIGN 3.1 integer 0..2^53−1, plain digits. */
+const SeqSchema = z
+  .string()
+  .regex(/^\d{1,16}$/, 'must be an integer from 0 to 2^53−1')
+  .transform(Number)
+  .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER, 'must be an integer from 0 to 2^53−1'));
+
+/** onRequest: the admin or a sponsor key (401 without a token); merchants have no share in usage (403). */
+async function requireAdminOrSponsor(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  if (!request.principal) throw unauthorized();
+  if (request.principal.kind === 'merchant') throw forbidden();
+}
+
+export interface ExplainRouteDeps {
+  pool: Pick<Pool, 'query'>;
+  catalog(): Catalog;
+}
+
+/** DESIGN 5 `GET /v1/vehicles/{vin}/usage/{seq}/explain?epoch=`. */
+export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): void {
+  app.get('/v1/vehicles/:vin/usage/:seq/explain', {
+    onRequest: requireAdminOrSponsor,
+    schema: {
+      tags: ['ledger'],
+      summary: 'How one usage record was classified and who pays for it',
+      params: z.object({ vin: VinSchema, seq: SeqSchema }),
+      querystring: z.object({ epoch: z.string().regex(/^[A-Za-z0-9-]{1,36}$/, 'must be 1–36 characters [A-Za-z0-9-]').default('0') }),
+      response: { 200: ExplainReplySchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema },
+    },
+    handler: async (request) => {
+      const key = { vin: request.params.vin, epoch: request.query.epoch, seq: request.params.seq };
+      const explanation = await findRecordExplanation(deps.pool, key, deps.catalog().billing.timezone);
+      const principal = request.principal;
+      // One message for "no such record" and "not your record": a sponsor must not learn which it was.
+      const missing = () => notFound(`usage record ${key.vin}/${key.epoch}/${key.seq}`);
+      if (!explanation) throw missing();
+      if (principal?.kind === 'admin') return explanation;
+      const view = principal?.kind === 'sponsor' ? sponsorView(explanation, principal.sponsorId) : null;
+      if (!view) throw missing();
+      return view;
+    },
+  });
+}
