@@ -3,6 +3,7 @@ import { buildApp } from './api/app.js';
 import type { FastifyZodInstance } from './api/types.js';
 import { loadCatalog } from './catalog/index.js';
 import { recordCatalogVersion } from './catalog/repository.js';
+import { checkCatalogCompatibility } from './catalog/compatibility.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker.js';
 import { usageTopic } from './mqtt/topics.js';
 import type { Clock } from './shared/clock.js';
@@ -82,7 +83,9 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const pool = createPool(databaseUrl, 20);
     pool.on('error', (error) => logger.warn({ err: error.message }, 'idle database connection failed'));
     cleanups.push(() => pool.end());
-    await recordCatalogVersion(pool, loaded.version, loaded.canonical);
+    const incompatible = await checkCatalogCompatibility(pool, loaded.catalog);
+    if (incompatible.length > 0) throw new Error(`the catalog in ${config.CATALOG_DIR} cannot replace the one in use:\n${incompatible.map((p) => `  - ${p}`).join('\n')}`);
+    await recordCatalogVersion(pool, loaded.version, loaded.canonical, new Date(clock.now()));
 
     const metrics = createMetricsRegistry();
     const vehicles = createVehicleRepository(pool);
