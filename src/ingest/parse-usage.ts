@@ -274,13 +274,16 @@ function integerSchema(max: bigint) {
   });
 }
 
-/** An optional integer field: absent or null is null. */
+/** An optional integer field: absent (undefined) or JSON null. */
 function optionalIntegerSchema(max: bigint) {
-  return z.unknown().transform((input, ctx) => {
-    if (input === undefined || input === null) return null;
-    const value = readInteger(input, max);
-    return typeof value === 'bigint' ? value : customIssue(ctx, input, integerMessage(value, input, max));
-  });
+  return z
+    .unknown()
+    .transform((input, ctx) => {
+      if (input === null) return null;
+      const value = readInteger(input, max);
+      return typeof value === 'bigint' ? value : customIssue(ctx, input, integerMessage(value, input, max));
+    })
+    .optional();
 }
 
 function expected(what: string) {
@@ -359,7 +362,7 @@ export const UsageRecordSchema = z
       host: fields.host?.host ?? null,
       hostMatchable: fields.host?.matchable ?? false,
       ip: fields.ip ?? null,
-      port: fields.port === null ? null : Number(fields.port),
+      port: fields.port == null ? null : Number(fields.port),
       proto: fields.proto ?? null,
       iface: fields.iface ?? 'tbox',
       pkg: fields.pkg ?? null,
