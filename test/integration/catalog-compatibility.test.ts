@@ -31,7 +31,7 @@ t.test('a catalog that removes a referenced sponsorship or changes the timezone 
   await first.service.stop();
 
   const withoutNav = await variant('without-nav', (f) => {
-    f['30-sponsorships.yaml'] = f['30-sponsorships.yaml']!.replace(/  - id: amap-nav-acme[\s\S]*?(?=\n  #|\n  - id:)/, '');
+    f['30-sponsorships.yaml'] = f['30-sponsorships.yaml']!.replace(/ {2}- id: amap-nav-acme[\s\S]*?(?=\n {2}#|\n {2}- id:)/, '');
   });
   await t.rejects(startTestService(t, { DATABASE_URL: url, CATALOG_DIR: withoutNav }), /sponsorships: "amap-nav-acme" was removed but the ledger references it/);
 
