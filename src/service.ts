@@ -5,7 +5,9 @@ import { loadCatalog } from './catalog/index.js';
 import { recordCatalogVersion } from './catalog/repository.js';
 import { checkCatalogCompatibility } from './catalog/compatibility.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker.js';
-import { usageTopic } from './mqtt/topics.js';
+import { rulesTopic, usageTopic } from './mqtt/topics.js';
+import { connectExternalBroker, type ExternalBroker } from './mqtt/external-broker.js';
+import { publishRulesIfChanged, republishControls } from './controls/republish.js';
 import type { Clock } from './shared/clock.js';
 import type { Config } from './shared/config.js';
 import { startEmbeddedPostgres, type EmbeddedDatabase } from './shared/db/embedded.js';
@@ -92,8 +94,12 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
     // The broker is started below; until then nothing can publish (no device is connected either).
     let broker: EmbeddedBroker | null = null;
+    let external: ExternalBroker | null = null;
     const publisher: Publisher = {
-      publish: (topic, payload, options) => (broker ? broker.publish(topic, payload, options) : Promise.reject(new Error('broker not started'))),
+      publish: (topic, payload, options) => {
+        const link = broker ?? external;
+        return link ? link.publish(topic, payload, options) : Promise.reject(new Error('broker not started'));
+      },
     };
     const formatAt = (ms: number) => formatInstant(ms, runtime.timezone);
     const outbox = createOutboxPublisher({ pool, publisher, logger });
@@ -125,6 +131,34 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       // Flush what was received before the broker goes (its PUBACKs wait on these commits).
       cleanups.push(() => ingest.stop());
       await outbox.drain();
+    } else {
+      // DESIGN 3.3/3.4: after every (re)connect, pending outbox rows, every non-default control and (when
+      // the catalog changed) the rules go out again; one republish at a time.
+      let republishing: Promise<void> | null = null;
+      const republish = () => {
+        republishing ??= (async () => {
+          await outbox.drain();
+          const controls = await republishControls(pool, publisher, formatAt);
+          const rules = await publishRulesIfChanged(pool, publisher, runtime.version, runtime.rulesPayload, new Date(clock.now()));
+          logger.info({ controls, rules }, 'retained state republished to the broker');
+        })()
+          .catch((error: unknown) => logger.warn({ err: error instanceof Error ? error.message : String(error) }, 'republish failed; will retry on the next connect'))
+          .finally(() => {
+            republishing = null;
+          });
+      };
+      external = await connectExternalBroker({
+        url: config.MQTT_URL,
+        username: config.MQTT_USERNAME,
+        password: config.MQTT_PASSWORD,
+        shareGroup: config.MQTT_SHARE_GROUP,
+        logger,
+        onUsage: ({ vin, payload }) => ingest.submit({ vin, topic: usageTopic(vin), payload }),
+        onConnected: republish,
+      });
+      const externalBroker = external;
+      cleanups.push(() => externalBroker.close());
+      cleanups.push(() => ingest.stop());
     }
     const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
     sweeper.start();
@@ -141,6 +175,10 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       clock,
       disconnectDevice: (vin) => broker?.disconnect(vin),
       forgetVerifiedSecret: (vin) => deviceAuth.forget(vin),
+      // The embedded broker sends rules when a device connects; an external one keeps them retained.
+      ...(external
+        ? { onRegistered: (vin: string) => void publisher.publish(rulesTopic(vin), runtime.rulesPayload, { qos: 1, retain: true }).catch(() => undefined) }
+        : {}),
     });
     const app = await buildApp({
       logger,
@@ -149,7 +187,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       metrics,
       readiness: {
         database: async () => (await pool.query('SELECT 1')).rowCount === 1,
-        broker: async () => broker !== null,
+        broker: async () => broker !== null || (external?.connected() ?? false),
       },
       routes: [
         (api) =>

@@ -21,8 +21,16 @@ export function generateDeviceSecret(): string {
   return randomBytes(32).toString('base64url');
 }
 
+/**
+ * A 16-byte salt of printable characters (base64url of 12 random bytes, 96 bits): external brokers take
+ * it as is — Mosquitto's `$7$` base64-encodes it, EMQX's built-in database stores the salt as a string.
+ */
+export function generateSalt(): Buffer {
+  return Buffer.from(randomBytes(12).toString('base64url'), 'ascii');
+}
+
 /** Runs on libuv's thread pool: never blocks the event loop. */
-export async function hashDeviceSecret(secret: string, salt = randomBytes(16), iterations = SECRET_ITERATIONS): Promise<StoredSecret> {
+export async function hashDeviceSecret(secret: string, salt = generateSalt(), iterations = SECRET_ITERATIONS): Promise<StoredSecret> {
   const hash = await pbkdf2Async(secret, salt, iterations, HASH_BYTES, 'sha512');
   return { iterations, salt, hash };
 }
@@ -35,6 +43,11 @@ export async function verifyDeviceSecret(secret: Buffer | string, stored: Stored
 /** Mosquitto password-file form: `$7$<iterations>$<base64 salt>$<base64 hash>` (PBKDF2-SHA512). */
 export function toMosquittoHash(stored: StoredSecret): string {
   return `$7$${stored.iterations}$${stored.salt.toString('base64')}$${stored.hash.toString('base64')}`;
+}
+
+/** EMQX built-in database record for `password_based:built_in_database` with pbkdf2 / sha512. */
+export function toEmqxUser(username: string, stored: StoredSecret): { user_id: string; password_hash: string; salt: string; is_superuser: boolean } {
+  return { user_id: username, password_hash: stored.hash.toString('hex'), salt: stored.salt.toString('ascii'), is_superuser: false };
 }
 
 /** A short fingerprint of a presented secret, for the verified-credentials cache (never logged). */

@@ -19,6 +19,8 @@ export interface VehicleServiceDeps {
   /** Ends the device's live MQTT session (embedded broker); a no-op with an external broker. */
   disconnectDevice(vin: string): void;
   forgetVerifiedSecret(vin: string): void;
+  /** After a registration commits: e.g. publish the retained rules with an external broker (DESIGN 3.4). */
+  onRegistered?(vin: string): void;
 }
 
 /** An automaker a vehicle may belong to: a catalog sponsor of kind automaker with an overage entry (DESIGN 5). */
@@ -47,6 +49,7 @@ export function createVehicleService(deps: VehicleServiceDeps) {
         stored,
         new Date(deps.clock.now()),
       );
+      deps.onRegistered?.(input.vin);
       return { vin: input.vin, deviceSecret };
     },
 
