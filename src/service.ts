@@ -185,6 +185,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       adminToken: secrets.adminToken,
       apiKeys,
       metrics,
+      // 50 requests of burst, 20 per second sustained, per token (or per address without one).
+      rateLimit: { capacity: 50, refillPerSecond: 20 },
       readiness: {
         database: async () => (await pool.query('SELECT 1')).rowCount === 1,
         broker: async () => broker !== null || (external?.connected() ?? false),

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ApiKeyStore } from './api-keys.js';
 import { createAuthenticator } from './auth.js';
+import { createRateLimiter } from './rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
 import type { FastifyZodInstance } from './types.js';
 
@@ -19,6 +20,8 @@ export interface AppOptions {
   metrics: Registry;
   /** Readiness checks by name (DESIGN 5: db + broker); each resolves true when healthy. */
   readiness: Record<string, () => Promise<boolean>>;
+  /** Per-caller request budget (429 + Retry-After beyond it). */
+  rateLimit: { capacity: number; refillPerSecond: number };
   /** Route modules, registered after the shared plugins. */
   routes: Array<(app: FastifyZodInstance) => void>;
 }
@@ -54,6 +57,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthenticator(options.adminToken, options.apiKeys));
+  app.addHook('onRequest', createRateLimiter(options.rateLimit));
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
   app.get('/health', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
