@@ -71,7 +71,8 @@ export async function writeBatch(client: PoolClient, runtime: CatalogRuntime, me
       return;
     }
     const vehicle = vehicles.get(msg.vin);
-    const context = { nowMs, activatedAtMs: vehicle?.activatedAtMs ?? null, maxLateDays: runtime.maxLateDays };
+    // DESIGN 3.1: the time checks are against the receipt time, not the commit (a batch may wait out an outage).
+    const context = { nowMs: msg.receivedAtMs, activatedAtMs: vehicle?.activatedAtMs ?? null, maxLateDays: runtime.maxLateDays };
     const late = new Map<number, TimeRejection>();
     // A rejected record does not claim its seq (DESIGN 3.2), so time checks come before repeats.
     const repeats = classifyRepeats(

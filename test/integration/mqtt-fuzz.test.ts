@@ -77,7 +77,7 @@ t.test('hostile payloads are all answered and explained while valid traffic flow
 t.test('oversized packets and thousands of topics close connections, not the service', async (t) => {
   for (let round = 0; round < 3; round++) {
     const client = await svc.connectDevice(fuzzer.vin, fuzzer.deviceSecret);
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish(`tbox/${fuzzer.vin}/usage`, Buffer.alloc(10 * 1024 * 1024, 0x7b), { qos: 0 });
     await closed;
     await client.endAsync(true);
@@ -93,7 +93,7 @@ t.test('oversized packets and thousands of topics close connections, not the ser
   t.ok(granted.every((qos) => qos === 128), 'thousands of forbidden filters refused');
   for (let i = 0; i < 50; i++) {
     const client = await svc.connectDevice(fuzzer.vin, fuzzer.deviceSecret);
-    const closed = new Promise((resolve) => client.once('close', resolve));
+    const closed = new Promise<void>((resolve) => client.once('close', () => resolve()));
     client.publish(`tbox/${fuzzer.vin}/random/${i}/${'z'.repeat(i * 20)}`, 'x', { qos: 1 });
     await closed;
     await client.endAsync(true);
