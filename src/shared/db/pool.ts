@@ -13,6 +13,14 @@ export function createPool(connectionString: string, max = 10): Pool {
 /** Runs fn inside one transaction; rolls back on any error. The one way the service opens a transaction. */
 export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) => Promise<T>): Promise<T> {
   const client = await pool.connect();
+  // A checked-out client has no 'error' listener (pg-pool removes its own), and pg emits 'error' when the
+  // server goes away mid-transaction: unhandled, that would kill the process. The failing query rejects
+  // anyway; the client is released as broken so the pool never reuses it.
+  let broken: Error | undefined;
+  const onError = (error: Error) => {
+    broken = error;
+  };
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const result = await fn(client);
@@ -22,7 +30,8 @@ export async function withTransaction<T>(pool: Pool, fn: (client: PoolClient) =>
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 
