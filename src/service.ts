@@ -37,6 +37,7 @@ import { createVehicleService } from './vehicles/service.js';
 import { usageRoutes } from './billing/usage-routes.js';
 import { explainRoutes } from './ledger/explain-routes.js';
 import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
+import { createSimModule } from './sims/module.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -180,6 +181,9 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         ? { onRegistered: (vin: string) => void publisher.publish(rulesTopic(vin), runtime.rulesPayload, { qos: 1, retain: true }).catch(() => undefined) }
         : {}),
     });
+    const sims = createSimModule({ pool, runtime: () => runtime, clock, outbox, logger, apiKeys, config, piiKey: secrets.piiKey, piiKeyPrevious: secrets.piiKeyPrevious });
+    await sims.start();
+    cleanups.push(() => sims.stop());
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
@@ -198,6 +202,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
             packs,
             details: async (vin) => ({ packs: await packs.list(pool, vin), controls: await listControls(pool, vin) }),
           }),
+        (api) => sims.routes(api),
         (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog }),
         (api) => invoiceRoutes(api, { pool, invoices, closer, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock }),
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),

@@ -1,0 +1,158 @@
+import type { Logger } from 'pino';
+import type { Principal } from '../api/auth.js';
+import { reevaluateFunding } from '../controls/funding.js';
+import { applyControlChanges, type OutboxEntry } from '../controls/repository.js';
+import type { EinvoiceService } from '../einvoice/service.js';
+import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { MerchantRepository } from '../merchants/repository.js';
+import type { SubjectStore } from '../realname/subjects.js';
+import type { RealNameProvider } from '../realname/provider.js';
+import type { Clock } from '../shared/clock.js';
+import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { notFound, unauthorized, forbidden } from '../shared/errors.js';
+import type { PiiVault } from '../shared/pii.js';
+import { BYTES_PER_MIB } from '../shared/money.js';
+import { daysToMs, formatInstant, monthOf, nextMonth, startOfMonth } from '../shared/time.js';
+import { cardControlChanges } from './controls.js';
+import { findSim, monthlyPackOrder, type OrderRow, type SimRow } from './repository.js';
+
+/** What every SIM service needs; built once by the module (src/sims/module.ts). */
+export interface SimDeps {
+  pool: Pool;
+  runtime: () => CatalogRuntime;
+  clock: Clock;
+  outbox: { send(entries: readonly OutboxEntry[]): Promise<void> };
+  vault: PiiVault;
+  subjects: SubjectStore;
+  merchants: MerchantRepository;
+  einvoices: EinvoiceService;
+  realName: () => RealNameProvider;
+  logger: Logger;
+}
+
+/** Who acts (for the audit trail) and what they may see: a merchant key sees only its own cards. */
+export interface Caller {
+  actor: string;
+  /** null: the admin, every merchant */
+  merchantId: string | null;
+}
+
+export function callerOf(principal: Principal | null): Caller {
+  if (!principal) throw unauthorized();
+  if (principal.kind === 'admin') return { actor: 'admin', merchantId: null };
+  if (principal.kind === 'merchant') return { actor: `merchant:${principal.merchantId}/key:${principal.keyId}`, merchantId: principal.merchantId };
+  throw forbidden();
+}
+
+/** DESIGN 5: a card of another merchant is 404, exactly like a card that does not exist. */
+export function requireInScope(sim: SimRow | null, caller: Caller, iccid: string): SimRow {
+  if (!sim || (caller.merchantId !== null && sim.merchant_id !== caller.merchantId)) throw notFound(`SIM ${iccid}`);
+  return sim;
+}
+
+export const formatAtFor = (runtime: CatalogRuntime) => (ms: number) => formatInstant(ms, runtime.timezone);
+
+/** Adds a plan's `pack` to the card's vehicle (DESIGN 6), `expiresAt = purchasedAt + validDays`. */
+export async function grantPlanPack(client: PoolClient, deps: SimDeps, input: { sim: SimRow; order: OrderRow; nowMs: number }): Promise<boolean> {
+  const { sim, order, nowMs } = input;
+  if (!sim.vin || !order.pack_id) return false;
+  const pack = deps.runtime().catalog.packs.find((p) => p.id === order.pack_id);
+  if (!pack) {
+    deps.logger.warn({ iccid: sim.iccid, pack: order.pack_id }, 'plan pack is no longer in the catalog; not granted');
+    return false;
+  }
+  return insertGrant(client, {
+    vin: sim.vin,
+    iccid: sim.iccid,
+    orderId: order.id,
+    packId: pack.id,
+    sizeBytes: BigInt(pack.sizeMiB) * BYTES_PER_MIB,
+    purchasedAtMs: nowMs,
+    expiresAtMs: nowMs + daysToMs(pack.validDays),
+    externalOrderId: `sim-order-${order.id}`,
+    kind: 'plan',
+    month: null,
+    nowMs,
+  });
+}
+
+/**
+ * The plan's `monthlyPack` for the current billing month (DESIGN 6: granted at each billing-month start
+ * during the term, valid until the next month start). Granted once per card and month; a card that
+ * becomes active mid-month gets it from that moment.
+ */
+export async function grantMonthlyPack(client: PoolClient, deps: SimDeps, sim: SimRow, nowMs: number): Promise<boolean> {
+  if (!sim.vin || sim.state !== 'active') return false;
+  if (sim.service_until && sim.service_until.getTime() <= nowMs) return false;
+  const order = await monthlyPackOrder(client, sim.iccid);
+  if (!order?.monthly_pack_id) return false;
+  const runtime = deps.runtime();
+  const pack = runtime.catalog.packs.find((p) => p.id === order.monthly_pack_id);
+  if (!pack) {
+    deps.logger.warn({ iccid: sim.iccid, pack: order.monthly_pack_id }, 'monthly pack is no longer in the catalog; not granted');
+    return false;
+  }
+  const month = monthOf(nowMs, runtime.timezone);
+  const monthStart = startOfMonth(month, runtime.timezone);
+  return insertGrant(client, {
+    vin: sim.vin,
+    iccid: sim.iccid,
+    orderId: order.id,
+    packId: pack.id,
+    sizeBytes: BigInt(pack.sizeMiB) * BYTES_PER_MIB,
+    purchasedAtMs: Math.max(monthStart, sim.state_changed_at.getTime()),
+    expiresAtMs: startOfMonth(nextMonth(month), runtime.timezone),
+    externalOrderId: `sim-monthly-${sim.iccid}-${month}`,
+    kind: 'monthly',
+    month: `${month}-01`,
+    nowMs,
+  });
+}
+
+async function insertGrant(
+  client: PoolClient,
+  g: { vin: string; iccid: string; orderId: string; packId: string; sizeBytes: bigint; purchasedAtMs: number; expiresAtMs: number; externalOrderId: string; kind: 'plan' | 'monthly'; month: string | null; nowMs: number },
+): Promise<boolean> {
+  const { rows } = await client.query<{ id: string }>(
+    `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
+     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) ON CONFLICT (vin, external_order_id) DO NOTHING RETURNING id`,
+    [g.vin, g.packId, new Date(g.purchasedAtMs), new Date(g.expiresAtMs), g.sizeBytes.toString(), g.externalOrderId, `sim-${g.kind}`, new Date(g.nowMs)],
+  );
+  const id = rows[0]?.id;
+  if (id === undefined) return false;
+  await client.query('INSERT INTO sim_pack_grants (pack_instance_id, iccid, order_id, kind, month) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [id, g.iccid, g.orderId, g.kind, g.month]);
+  return true;
+}
+
+/** A refund takes back the packs its order granted: what is left of them expires now. Returns the VINs touched. */
+export async function expireGrantedPacks(client: PoolClient, orderId: string, nowMs: number): Promise<string[]> {
+  const { rows } = await client.query<{ vin: string }>(
+    `UPDATE pack_instances p SET expires_at = $2 FROM sim_pack_grants g
+      WHERE g.pack_instance_id = p.id AND g.order_id = $1 AND p.expires_at > $2 RETURNING p.vin`,
+    [orderId, new Date(nowMs)],
+  );
+  return [...new Set(rows.map((r) => r.vin))];
+}
+
+/**
+ * Brings a vehicle card's effects in line with the card, inside the caller's transaction (the card row is
+ * locked): the month's pack when active, then the control reasons of src/sims/controls.ts. The vehicle row
+ * is locked first, in the same order as ingest (vehicle → control states). Returns outbox entries to send
+ * after the commit.
+ */
+export async function applyCardEffects(client: PoolClient, deps: SimDeps, iccid: string, nowMs: number, touchedVins: readonly string[] = []): Promise<OutboxEntry[]> {
+  const sim = await findSim(client, iccid);
+  const runtime = deps.runtime();
+  const outbox: OutboxEntry[] = [];
+  const fundingVins = new Set(touchedVins);
+  if (sim?.vin) {
+    await client.query('SELECT 1 FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [sim.vin]);
+    if (await grantMonthlyPack(client, deps, sim, nowMs)) fundingVins.add(sim.vin);
+  }
+  if (fundingVins.size > 0) outbox.push(...(await reevaluateFunding(client, runtime, [...fundingVins], nowMs)));
+  if (sim?.vin) {
+    const changes = cardControlChanges(sim.vin, { state: sim.state, ownerVerified: sim.owner_subject_id !== null }, runtime.blockableApps);
+    outbox.push(...(await applyControlChanges(client, changes, nowMs, formatAtFor(runtime))));
+  }
+  return outbox;
+}

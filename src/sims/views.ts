@@ -1,0 +1,119 @@
+import type { Catalog } from '../catalog/index.js';
+import { canonicalRate } from '../einvoice/compose.js';
+import type { EinvoiceService, InvoiceRow } from '../einvoice/service.js';
+import type { MaskedSubject, SubjectStore } from '../realname/subjects.js';
+import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { maskIdNumber, maskName, maskPhone, type PiiVault } from '../shared/pii.js';
+import { formatInstant } from '../shared/time.js';
+import type { OrderRow, SimEventRow, SimRow } from './repository.js';
+
+/**
+ * Response shapes (DESIGN 6). Personal data is always masked here (`1101**********123X`, `张*三`,
+ * `138****0000`); the only way to plaintext is the audited reveal endpoint.
+ */
+
+type Db = Pool | PoolClient;
+
+export interface SimView {
+  iccid: string;
+  merchant: string;
+  state: SimRow['state'];
+  vin: string | null;
+  serviceUntil: string | null;
+  activatedAt: string | null;
+  imsi: string;
+  msisdn: string;
+  realName: MaskedSubject;
+  owner?: MaskedSubject;
+}
+
+export interface OrderView {
+  id: string;
+  merchant: string;
+  externalOrderId: string;
+  kind: 'sale' | 'recharge';
+  iccid: string;
+  plan: string;
+  termMonths: number | null;
+  pack: string | null;
+  monthlyPack: string | null;
+  currency: string;
+  retail: string;
+  wholesale: string;
+  taxRate: string;
+  buyer: { name: string; phone: string };
+  status: 'paid' | 'refunded';
+  createdAt: string;
+  refundedAt: string | null;
+  einvoices: Array<{ id: string; kind: 'blue' | 'red'; status: string; number: string | null; total: string }>;
+}
+
+export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; einvoices: EinvoiceService; catalog: () => Catalog; timeZone: () => string }) {
+  const at = (date: Date | null) => (date ? formatInstant(date.getTime(), deps.timeZone()) : null);
+
+  /** A vehicle card's responsible subject: its automaker, verified when the VIN was bound (DESIGN 6). */
+  function automakerSubject(db: Db, vin: string): Promise<MaskedSubject> {
+    return db.query<{ automaker: string; created_at: Date }>('SELECT automaker, created_at FROM vehicles WHERE vin = $1', [vin]).then(({ rows }) => {
+      const sponsor = deps.catalog().sponsors.find((s) => s.id === rows[0]?.automaker);
+      return {
+        status: 'verified',
+        type: 'enterprise',
+        name: maskName(sponsor?.name ?? rows[0]?.automaker ?? ''),
+        idNumber: sponsor?.taxId ? maskIdNumber(sponsor.taxId) : null,
+        verifiedAt: rows[0]?.created_at.toISOString() ?? null,
+      };
+    });
+  }
+
+  async function subjectFor(db: Db, sim: SimRow, role: 'holder' | 'owner'): Promise<MaskedSubject> {
+    const linked = role === 'holder' ? sim.holder_subject_id : sim.owner_subject_id;
+    if (linked) return deps.subjects.masked(await deps.subjects.find(db, linked));
+    return deps.subjects.masked(await deps.subjects.latest(db, sim.iccid, role));
+  }
+
+  return {
+    async sim(db: Db, sim: SimRow): Promise<SimView> {
+      return {
+        iccid: sim.iccid,
+        merchant: sim.merchant_id,
+        state: sim.state,
+        vin: sim.vin,
+        serviceUntil: at(sim.service_until),
+        activatedAt: at(sim.activated_at),
+        imsi: sim.imsi,
+        msisdn: maskPhone(deps.vault.decrypt(sim.msisdn_enc, 'phone')),
+        realName: sim.vin ? await automakerSubject(db, sim.vin) : await subjectFor(db, sim, 'holder'),
+        ...(sim.vin ? { owner: await subjectFor(db, sim, 'owner') } : {}),
+      };
+    },
+
+    order(order: OrderRow, invoices: readonly InvoiceRow[]): OrderView {
+      return {
+        id: order.id,
+        merchant: order.merchant_id,
+        externalOrderId: order.external_order_id,
+        kind: order.kind,
+        iccid: order.iccid,
+        plan: order.plan_id,
+        termMonths: order.term_months,
+        pack: order.pack_id,
+        monthlyPack: order.monthly_pack_id,
+        currency: order.currency,
+        retail: order.retail,
+        wholesale: order.wholesale,
+        taxRate: canonicalRate(order.tax_rate),
+        buyer: { name: maskName(deps.vault.decrypt(order.buyer_name_enc, 'name')), phone: maskPhone(deps.vault.decrypt(order.buyer_phone_enc, 'phone')) },
+        status: order.status,
+        createdAt: at(order.created_at)!,
+        refundedAt: at(order.refunded_at),
+        einvoices: invoices.map((i) => ({ id: i.id, kind: i.kind, status: i.status, number: i.number, total: i.total })),
+      };
+    },
+
+    event(e: SimEventRow) {
+      return { id: e.id, event: e.event, from: e.from_state, to: e.to_state, actor: e.actor, reason: e.reason, orderId: e.order_id, at: at(e.at)! };
+    },
+  };
+}
+
+export type Views = ReturnType<typeof createViews>;
