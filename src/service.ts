@@ -38,6 +38,7 @@ import { usageRoutes } from './billing/usage-routes.js';
 import { explainRoutes } from './ledger/explain-routes.js';
 import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 import { createSimModule } from './sims/module.js';
+import { webRoutes } from './web/routes.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -207,7 +208,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => invoiceRoutes(api, { pool, invoices, closer, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock }),
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
-        (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog })],
+        (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());

@@ -27,7 +27,7 @@ export function createRateLimiter(options: RateLimitOptions, now: () => number =
   const maxCallers = options.maxCallers ?? 100_000;
   return async function rateLimit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const path = request.url.split('?')[0]!;
-    if (path === '/health' || path === '/ready' || path === '/metrics' || request.principal?.kind === 'admin') return;
+    if (path === '/health' || path === '/ready' || path === '/metrics' || path.startsWith('/app/assets/') || request.principal?.kind === 'admin') return;
     // After authentication: a valid key is its own caller; anything else (no token, a wrong one — so a
     // guesser cannot get a fresh bucket per guess) counts against the client address.
     const principal = request.principal;

@@ -7,13 +7,12 @@ import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { AppError, notFound } from '../shared/errors.js';
-import { formatMinor, lineAmountMinor } from '../shared/money.js';
 import { isMonth } from '../shared/time.js';
 import type { PeriodCloser } from './close-period.js';
 import { issueCreditNote } from './credit-note.js';
+import { invoiceLinesCsv, invoiceVehicleUsageCsv } from './invoice-csv.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 import { toInvoiceJson, type InvoiceDocument, type InvoiceQueries } from './invoices.js';
-import { formatPricePerGiB } from './usage-query.js';
 
 const InvoiceLineSchema = z.object({
   app: z.string(),
@@ -50,9 +49,6 @@ export interface InvoiceRouteDeps {
   catalogVersion(): string;
   clock: Clock;
 }
-
-/** CSV field quoting per RFC 4180. */
-const csv = (values: ReadonlyArray<string | number>) => values.map((v) => (/[",\n\r]/.test(String(v)) ? `"${String(v).replace(/"/g, '""')}"` : String(v))).join(',') + '\r\n';
 
 export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): void {
   const requireSponsor = (id: string) => {
@@ -92,10 +88,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     schema: { tags: ['invoices'], summary: 'The invoice lines as CSV', params: InvoiceParams },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
-      const body = [csv(['number', 'app', 'kind', 'usage_month', 'bytes', 'price_per_gib', 'amount', 'tax_rate', 'tax', 'currency'])]
-        .concat(invoice.lines.map((l) => csv([invoice.number, l.app, l.kind, l.usageMonth, l.bytes, l.pricePerGiB, l.amount, l.taxRate, l.tax, invoice.currency])))
-        .join('');
-      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(body);
+      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
     },
   });
 
@@ -105,7 +98,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
-      return reply.send(Readable.from(vehicleUsageRows(deps.pool, invoice)));
+      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
     },
   });
 
@@ -141,24 +134,3 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     },
   });
 }
-
-/** Per-vehicle lines of one invoice, a few hundred vehicles per query, so memory stays flat. */
-async function* vehicleUsageRows(pool: Pool, invoice: InvoiceDocument): AsyncGenerator<string> {
-  yield csv(['number', 'vin', 'app', 'kind', 'usage_month', 'bytes', 'price_per_gib', 'amount']);
-  let after = '';
-  for (;;) {
-    const { rows: vins } = await pool.query<{ vin: string }>('SELECT DISTINCT vin FROM allocations WHERE invoice_id = $1 AND vin > $2 ORDER BY vin LIMIT 500', [invoice.id, after]);
-    if (vins.length === 0) return;
-    const { rows } = await pool.query<{ vin: string; app: string; kind: string; month: string; price: string; bytes: string }>(
-      `SELECT vin, app, kind, to_char(usage_month, 'YYYY-MM') AS month, price_per_gib::text AS price, sum(bytes)::text AS bytes
-         FROM allocations WHERE invoice_id = $1 AND vin = ANY($2::text[])
-        GROUP BY vin, app, kind, usage_month, price_per_gib ORDER BY vin, usage_month, app, kind, price_per_gib`,
-      [invoice.id, vins.map((v) => v.vin)],
-    );
-    let chunk = '';
-    for (const r of rows) chunk += csv([invoice.number, r.vin, r.app, r.kind, r.month, r.bytes, formatPricePerGiB(r.price), formatMinor(lineAmountMinor(BigInt(r.bytes), r.price))]);
-    yield chunk;
-    after = vins[vins.length - 1]!.vin;
-  }
-}
-

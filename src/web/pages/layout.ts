@@ -1,0 +1,79 @@
+import { html, type Html } from '../html.js';
+import { LANGUAGE_NAMES, LANGUAGES, type Language, type Translate } from '../i18n.js';
+import type { WebSession } from '../session.js';
+
+/** What every page needs to render its frame: the language, who is signed in, and where we are. */
+export interface PageContext {
+  t: Translate;
+  lang: Language;
+  session: WebSession | null;
+  /** The session's anti-CSRF token for forms that change state; null when signed out. */
+  csrf: string | null;
+  /** This request's path and query, where a language switch returns to. */
+  here: string;
+  /** The sponsor whose pages are shown, for the navigation. */
+  sponsor?: { id: string; name: string };
+  /** Which navigation entry is current. */
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters';
+}
+
+export const csrfField = (ctx: PageContext): Html => (ctx.csrf ? html`<input type="hidden" name="csrf" value="${ctx.csrf}">` : html``);
+
+function navigation(ctx: PageContext): Html {
+  const { t } = ctx;
+  const link = (key: PageContext['current'], href: string, label: string) => html`<a href="${href}"${key === ctx.current ? html` aria-current="page"` : html``}>${label}</a>`;
+  const items: Html[] = [];
+  if (ctx.session?.kind === 'admin') {
+    items.push(link('admin', '/app/admin', t('navAdmin')), link('dead-letters', '/app/admin/dead-letters', t('navDeadLetters')));
+  }
+  if (ctx.sponsor) {
+    const base = `/app/sponsors/${ctx.sponsor.id}`;
+    items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
+  }
+  return html`<nav>${items}</nav>`;
+}
+
+function who(ctx: PageContext): Html {
+  const { t, session } = ctx;
+  if (!session) return html``;
+  const text = session.kind === 'admin' ? t('signedInAsAdmin') + (ctx.sponsor ? ` · ${t('viewingSponsor', { sponsor: ctx.sponsor.id })}` : '') : t('signedInAsSponsor', { sponsor: session.sponsorId });
+  return html`<span class="who" id="who">${text}</span>
+    <form method="post" action="/app/logout">${csrfField(ctx)}<button type="submit" id="logout">${t('logout')}</button></form>`;
+}
+
+function languageSwitch(ctx: PageContext): Html {
+  const buttons = LANGUAGES.map(
+    (lang) => html`<button type="submit" name="lang" value="${lang}" id="lang-${lang}" lang="${lang}" aria-pressed="${lang === ctx.lang ? 'true' : 'false'}">${LANGUAGE_NAMES[lang]}</button>`,
+  );
+  return html`<form method="post" action="/app/lang" aria-label="${ctx.t('languageLabel')}">${csrfField(ctx)}<input type="hidden" name="back" value="${ctx.here}">${buttons}</form>`;
+}
+
+export function layout(ctx: PageContext, title: string, body: Html, options: { scripts?: string[] } = {}): string {
+  const home = ctx.session?.kind === 'admin' ? '/app/admin' : ctx.session ? `/app/sponsors/${ctx.session.sponsorId}` : '/app/login';
+  return html`<!doctype html>
+<html lang="${ctx.lang}">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${title} · ${ctx.t('appTitle')}</title>
+<link rel="icon" href="data:,">
+<link rel="stylesheet" href="/app/assets/app.css">
+</head>
+<body>
+<header class="top">
+  <a class="brand" href="${home}">${ctx.t('appTitle')}</a>
+  ${navigation(ctx)}
+  ${ctx.session ? who(ctx) : html`<span class="who"></span>`}
+  ${languageSwitch(ctx)}
+</header>
+<main>
+${body}
+</main>
+${(options.scripts ?? []).map((src) => html`<script src="${src}" defer></script>`)}
+</body>
+</html>`.value;
+}
+
+export function errorPage(ctx: PageContext, message: string): string {
+  return layout(ctx, ctx.t('errorTitle'), html`<h1>${ctx.t('errorTitle')}</h1><div class="alert error" role="alert" id="error">${message}</div>`);
+}

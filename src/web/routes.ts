@@ -1,0 +1,419 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import fastifyCookie from '@fastify/cookie';
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Registry } from 'prom-client';
+import { Readable } from 'node:stream';
+import { z } from 'zod';
+import type { ApiKeyStore } from '../api/api-keys.js';
+import type { FastifyZodInstance } from '../api/types.js';
+import { renderInvoiceHtml } from '../billing/invoice-html.js';
+import type { InvoiceQueries } from '../billing/invoices.js';
+import { createUsageQuery, type DayLine } from '../billing/usage-query.js';
+import type { Catalog } from '../catalog/index.js';
+import { listDeadLetters } from '../ledger/dead-letter-routes.js';
+import { findRecordExplanation, sponsorView } from '../ledger/explain-query.js';
+import type { Clock } from '../shared/clock.js';
+import type { Pool } from '../shared/db/pool.js';
+import { AppError } from '../shared/errors.js';
+import { checkVin } from '../shared/identifiers.js';
+import { PROJECT_ROOT } from '../shared/paths.js';
+import { dayOf, daysInMonth, formatInstant, isMonth, monthOf, nextMonth, previousMonth, startOfMonth } from '../shared/time.js';
+import { capUtilisation, createTopVehiclesCache, ingestHealth } from './dashboard-query.js';
+import { isLanguage, languageFromAcceptLanguage, translator, type Language, type MessageKey } from './i18n.js';
+import { invoiceLinesCsv, invoiceVehicleUsageCsv } from '../billing/invoice-csv.js';
+import { isSponsorKeyLive } from './key-lookup.js';
+import { adminPage, deadLettersPage } from './pages/admin.js';
+import { dashboardPage, type DailySeries } from './pages/dashboard.js';
+import { explainPage, type ExplainForm } from './pages/explain.js';
+import { invoicesPage } from './pages/invoices.js';
+import { errorPage, type PageContext } from './pages/layout.js';
+import { loginPage } from './pages/login.js';
+import { createSessionCodec, isSameOrigin, safeReturnPath, SESSION_TTL_MS, type WebSession } from './session.js';
+import { STYLESHEET } from './styles.js';
+
+/**
+ * The sponsor dashboard and the admin view (issue 4), server-rendered under `/app`: month-to-date usage by
+ * app, a daily chart, cap utilisation, top vehicles, invoices (printable, CSV) and "explain this charge".
+ * Reads only what the JSON API reads (rollups, invoices, one record for explain) through the same queries,
+ * so the page and the API cannot disagree. Signed-in state is a signed cookie (see session.ts).
+ */
+
+export interface WebDeps {
+  pool: Pool;
+  apiKeys: Pick<ApiKeyStore, 'verify'>;
+  adminToken: string;
+  catalog(): Catalog;
+  invoices: InvoiceQueries;
+  metrics: Registry;
+  clock: Clock;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The browser session under /app (null when signed out); distinct from the API's bearer `principal`. */
+    webSession: WebSession | null;
+    /** A session cookie came with the request but no longer holds (expired, forged, key revoked). */
+    webSessionEnded: boolean;
+  }
+}
+
+export const SESSION_COOKIE = 'tbx_session';
+export const LANGUAGE_COOKIE = 'tbx_lang';
+const TOP_VEHICLES = 10;
+const DEAD_LETTERS_PER_PAGE = 50;
+
+// 'unsafe-inline' for styles only: ECharts and the invoice's print stylesheet set styles inline; no inline script runs.
+const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const SponsorParams = z.object({ id: z.string().regex(/^[a-z0-9-]{2,40}$/) });
+const InvoiceParams = SponsorParams.extend({ invoiceId: z.string().regex(/^\d{1,18}$/) });
+const LoginBody = z.object({ key: z.string().max(200).default(''), next: z.string().max(512).optional() });
+const CsrfBody = z.object({ csrf: z.string().max(100).optional() });
+const LanguageBody = CsrfBody.extend({ lang: z.string().max(10), back: z.string().max(512).optional() });
+
+const digest = (value: string) => createHash('sha256').update(value).digest();
+const refuse = (code: MessageKey, status: number) => new AppError(code, code, status);
+
+export function webRoutes(app: FastifyZodInstance, deps: WebDeps): void {
+  app.register(async (web) => webPlugin(web, deps), { prefix: '/app' });
+}
+
+async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
+  const codec = createSessionCodec(deps.adminToken);
+  const adminDigest = digest(deps.adminToken);
+  const usage = createUsageQuery({ pool: deps.pool, catalog: deps.catalog, clock: deps.clock });
+  const timezone = () => deps.catalog().billing.timezone;
+  const topVehicles = createTopVehiclesCache(deps.pool);
+
+  await web.register(fastifyCookie);
+  // HTML forms post application/x-www-form-urlencoded; parsed here only, the JSON API is unaffected.
+  web.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string', bodyLimit: 16 * 1024 }, (_request, body, done) => {
+    done(null, Object.fromEntries(new URLSearchParams(String(body))));
+  });
+  web.decorateRequest('webSession', null);
+  web.decorateRequest('webSessionEnded', false);
+
+  web.addHook('onRequest', async (request) => {
+    request.webSession = null;
+    request.webSessionEnded = false;
+    if (request.url.startsWith('/app/assets/')) return;
+    const token = request.cookies[SESSION_COOKIE];
+    if (token === undefined) return;
+    const session = codec.read(token, deps.clock.now());
+    // A sponsor session lives only as long as its key: revocation is seen on the next request.
+    const live = session && (session.kind === 'admin' || (await isSponsorKeyLive(deps.pool, session.keyId, session.sponsorId)));
+    if (session && live) request.webSession = session;
+    else request.webSessionEnded = true;
+  });
+
+  web.addHook('onSend', async (request, reply) => {
+    reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
+    reply.header('x-frame-options', 'DENY');
+    reply.header('x-content-type-options', 'nosniff');
+    reply.header('referrer-policy', 'same-origin');
+    if (!request.url.startsWith('/app/assets/')) reply.header('cache-control', 'no-store');
+    if (request.webSessionEnded) reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
+  });
+
+  // ---- page context, guards, errors -------------------------------------------------------------------
+
+  function languageOf(request: FastifyRequest): Language {
+    // cookies is null when a hook before the cookie parser failed and the error page is being drawn
+    const chosen = request.cookies?.[LANGUAGE_COOKIE];
+    return isLanguage(chosen) ? chosen : languageFromAcceptLanguage(request.headers['accept-language']);
+  }
+
+  function context(request: FastifyRequest, extra: Partial<PageContext> = {}): PageContext {
+    const lang = languageOf(request);
+    const session = request.webSession;
+    return { t: translator(lang), lang, session, csrf: session ? codec.csrfToken(session) : null, here: request.url, ...extra };
+  }
+
+  function cookieOptions(request: FastifyRequest) {
+    return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: request.protocol === 'https' };
+  }
+
+  const homeOf = (session: WebSession) => (session.kind === 'admin' ? '/app/admin' : `/app/sponsors/${session.sponsorId}`);
+
+  /** Signed in, or a redirect to the sign-in page that comes back here afterwards. */
+  function requireSession(request: FastifyRequest, reply: FastifyReply): WebSession | null {
+    if (request.webSession) return request.webSession;
+    const query = new URLSearchParams({ next: request.url });
+    if (request.webSessionEnded) query.set('ended', '1');
+    void reply.redirect(`/app/login?${query.toString()}`, 303);
+    return null;
+  }
+
+  /** DESIGN 5 scoping, as the API does it: another sponsor's page is 403; an unknown sponsor is 404 (admin). */
+  function sponsorScope(request: FastifyRequest, session: WebSession): { id: string; name: string } {
+    const params = SponsorParams.safeParse(request.params);
+    if (session.kind === 'sponsor' && (!params.success || params.data.id !== session.sponsorId)) throw refuse('forbidden', 403);
+    const sponsor = params.success ? deps.catalog().sponsors.find((s) => s.id === params.data.id) : undefined;
+    if (!sponsor) throw refuse('notFound', 404);
+    return { id: sponsor.id, name: sponsor.name };
+  }
+
+  function requireAdminSession(session: WebSession): void {
+    if (session.kind !== 'admin') throw refuse('forbidden', 403);
+  }
+
+  /** Every state-changing request: same-origin headers, and the session's token when signed in. */
+  function checkCsrf(request: FastifyRequest, body: { csrf?: string | undefined }): void {
+    if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
+    if (request.webSession && !codec.checkCsrfToken(request.webSession, body.csrf)) throw refuse('csrfRefused', 403);
+  }
+
+  const sendPage = (reply: FastifyReply, page: string, status = 200) => reply.status(status).type('text/html; charset=utf-8').send(page);
+
+  web.setErrorHandler((error: FastifyError, request, reply) => {
+    const ctx = context(request);
+    if (error instanceof AppError) {
+      const known = ['forbidden', 'notFound', 'csrfRefused'].includes(error.code);
+      // The API's rate limiter (an app-wide hook) also guards these pages; its message is the API's.
+      const message = known ? ctx.t(error.code as MessageKey) : error.code === 'RATE_LIMITED' ? ctx.t('rateLimited') : error.message;
+      return sendPage(reply, errorPage(ctx, message), error.statusCode);
+    }
+    const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) request.log.error({ err: error }, 'web request failed');
+    return sendPage(reply, errorPage(ctx, status >= 500 ? ctx.t('internalError', { id: request.id }) : error.message), status);
+  });
+  web.setNotFoundHandler((request, reply) => sendPage(reply, errorPage(context(request), context(request).t('notFound')), 404));
+
+  const hidden = { schema: { hide: true } };
+
+  // ---- sign-in, sign-out, language ------------------------------------------------------------------
+
+  web.get('/', hidden, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
+
+  web.get('/login', hidden, async (request, reply) => {
+    const query = request.query as Record<string, unknown>;
+    const next = safeReturnPath(query.next, '');
+    if (request.webSession) return reply.redirect(next || homeOf(request.webSession), 303);
+    const ctx = context(request);
+    const info = query.ended === '1' || request.webSessionEnded ? ctx.t('sessionEnded') : query.bye === '1' ? ctx.t('loggedOut') : undefined;
+    return sendPage(reply, loginPage(ctx, { next, ...(info ? { info } : {}) }));
+  });
+
+  web.post('/login', hidden, async (request, reply) => {
+    // Login CSRF: only a form of this site may sign a browser in.
+    if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
+    const body = LoginBody.safeParse(request.body ?? {});
+    const key = body.success ? body.data.key.trim() : '';
+    const next = safeReturnPath(body.success ? body.data.next : undefined, '');
+    let who: { kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string } | null = null;
+    if (key && timingSafeEqual(digest(key), adminDigest)) who = { kind: 'admin' };
+    else if (key) {
+      const owner = await deps.apiKeys.verify(key);
+      if (owner?.ownerKind === 'sponsor' && deps.catalog().sponsors.some((s) => s.id === owner.ownerId)) who = { kind: 'sponsor', sponsorId: owner.ownerId, keyId: owner.keyId };
+    }
+    if (!who) {
+      request.log.info({ event: 'web_sign_in_failed' }, 'web sign-in refused');
+      const ctx = context(request);
+      return sendPage(reply, loginPage(ctx, { next, error: ctx.t('loginFailed') }), 401);
+    }
+    const { token, session } = codec.issue(who, deps.clock.now());
+    request.log.info({ event: 'web_sign_in', kind: who.kind, ...(who.kind === 'sponsor' ? { sponsor: who.sponsorId, keyId: who.keyId } : {}) }, 'web sign-in');
+    reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions(request), maxAge: SESSION_TTL_MS / 1000 });
+    request.webSessionEnded = false;
+    return reply.redirect(next || homeOf(session), 303);
+  });
+
+  web.post('/logout', hidden, async (request, reply) => {
+    checkCsrf(request, CsrfBody.safeParse(request.body ?? {}).data ?? {});
+    reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
+    return reply.redirect('/app/login?bye=1', 303);
+  });
+
+  web.post('/lang', hidden, async (request, reply) => {
+    const body = LanguageBody.safeParse(request.body ?? {});
+    checkCsrf(request, body.data ?? {});
+    if (body.success && isLanguage(body.data.lang)) {
+      reply.setCookie(LANGUAGE_COOKIE, body.data.lang, { ...cookieOptions(request), maxAge: 365 * 86_400 });
+    }
+    return reply.redirect(safeReturnPath(body.data?.back, '/app'), 303);
+  });
+
+  // ---- sponsor pages ----------------------------------------------------------------------------------
+
+  web.get('/sponsors/:id', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    const sponsor = sponsorScope(request, session);
+    const ctx = context(request, { sponsor, current: 'dashboard' });
+    const now = deps.clock.now();
+    const tz = timezone();
+    const currentMonth = monthOf(now, tz);
+    const asked = (request.query as Record<string, unknown>).month;
+    const month = typeof asked === 'string' && asked !== '' ? asked : currentMonth;
+    if (!isMonth(month)) return sendPage(reply, errorPage(ctx, ctx.t('badMonth')), 422);
+    if (startOfMonth(month, tz) > now) return sendPage(reply, errorPage(ctx, ctx.t('monthNotStarted', { month })), 422);
+
+    const [byApp, byDay, caps, top] = await Promise.all([
+      usage.sponsorUsage({ sponsor: sponsor.id, month, groupBy: 'app', limit: 1 }),
+      usage.sponsorUsage({ sponsor: sponsor.id, month, groupBy: 'day', limit: 1 }),
+      capUtilisation(deps.pool, deps.catalog(), sponsor.id, month),
+      topVehicles(sponsor.id, month, TOP_VEHICLES),
+    ]);
+    const following = nextMonth(month);
+    const page = dashboardPage(ctx, {
+      month,
+      previousMonth: previousMonth(month),
+      nextMonth: startOfMonth(following, tz) <= now ? following : null,
+      asOf: formatInstant(now, tz).replace(/^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}):\d{2}\.\d{3}(.*)$/, '$1 $2 ($3)'),
+      usage: byApp,
+      daily: dailySeries(month, byDay.lines as DayLine[], month === currentMonth ? dayOf(now, tz) : null),
+      caps,
+      top,
+    });
+    return sendPage(reply, page);
+  });
+
+  web.get('/sponsors/:id/invoices', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    const sponsor = sponsorScope(request, session);
+    const invoices = await deps.invoices.list(sponsor.id);
+    return sendPage(reply, invoicesPage(context(request, { sponsor, current: 'invoices' }), sponsor.id, invoices, deps.catalog().billing.closeAfterDays));
+  });
+
+  /** Another sponsor's invoice id under one's own path is 404, like an unknown one (DESIGN 5). */
+  async function loadInvoice(request: FastifyRequest, session: WebSession) {
+    const sponsor = sponsorScope(request, session);
+    const params = InvoiceParams.safeParse(request.params);
+    const invoice = params.success ? await deps.invoices.get(sponsor.id, params.data.invoiceId) : null;
+    if (!invoice) throw refuse('notFound', 404);
+    return invoice;
+  }
+
+  web.get('/sponsors/:id/invoices/:invoiceId', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    return sendPage(reply, renderInvoiceHtml(await loadInvoice(request, session)));
+  });
+
+  web.get('/sponsors/:id/invoices/:invoiceId/lines.csv', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    const invoice = await loadInvoice(request, session);
+    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
+  });
+
+  web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    const invoice = await loadInvoice(request, session);
+    reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
+    return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
+  });
+
+  web.get('/sponsors/:id/explain', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    const sponsor = sponsorScope(request, session);
+    const ctx = context(request, { sponsor, current: 'explain' });
+    const query = request.query as Record<string, unknown>;
+    const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string).trim() : '');
+    const form: ExplainForm = { vin: text('vin').toUpperCase(), seq: text('seq'), epoch: text('epoch') || '0' };
+    if (!form.vin && !form.seq) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'none' }));
+
+    const vinCheck = checkVin(form.vin);
+    const seq = /^\d{1,16}$/.test(form.seq) ? Number(form.seq) : Number.NaN;
+    const problem = !vinCheck.ok
+      ? ctx.t('invalidVin', { reason: vinCheck.reason })
+      : !Number.isSafeInteger(seq)
+        ? ctx.t('invalidSeq')
+        : !/^[A-Za-z0-9-]{1,36}$/.test(form.epoch)
+          ? ctx.t('invalidEpoch')
+          : null;
+    if (problem) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'invalid', message: problem }), 422);
+
+    // The one place the UI reads a single usage record and its allocations, by primary key.
+    const explanation = await findRecordExplanation(deps.pool, { vin: form.vin, epoch: form.epoch, seq }, timezone());
+    // A sponsor sees the record only if it pays for part of it, and other payers only as "other".
+    const view = explanation && (session.kind === 'admin' ? explanation : sponsorView(explanation, sponsor.id));
+    if (!view) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'missing', message: ctx.t('explainNotFound', { vin: form.vin, epoch: form.epoch, seq: form.seq }) }), 404);
+    return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'found', explanation: view, currency: deps.catalog().billing.currency }));
+  });
+
+  // ---- admin pages ------------------------------------------------------------------------------------
+
+  web.get('/admin', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    requireAdminSession(session);
+    const catalog = deps.catalog();
+    const month = monthOf(deps.clock.now(), catalog.billing.timezone);
+    const [sponsors, health] = await Promise.all([
+      Promise.all(
+        catalog.sponsors.map(async (s) => {
+          const u = await usage.sponsorUsage({ sponsor: s.id, month, groupBy: 'app', limit: 1 });
+          return { id: s.id, name: s.name, kind: s.kind, totalBytes: u.totalBytes, totalAmount: u.totalAmount };
+        }),
+      ),
+      ingestHealth(deps.pool, deps.metrics),
+    ]);
+    return sendPage(reply, adminPage(context(request, { current: 'admin' }), { month, currency: catalog.billing.currency, sponsors, health }));
+  });
+
+  web.get('/admin/dead-letters', hidden, async (request, reply) => {
+    const session = requireSession(request, reply);
+    if (!session) return reply;
+    requireAdminSession(session);
+    const before = (request.query as Record<string, unknown>).before;
+    const beforeId = typeof before === 'string' && /^[1-9]\d{0,17}$/.test(before) ? before : null;
+    const page = await listDeadLetters(deps.pool, { limit: DEAD_LETTERS_PER_PAGE, before: beforeId, timezone: timezone() });
+    const last = page.deadLetters.at(-1);
+    return sendPage(
+      reply,
+      deadLettersPage(context(request, { current: 'dead-letters' }), {
+        deadLetters: page.deadLetters,
+        olderHref: page.nextCursor && last ? `/app/admin/dead-letters?before=${last.id}` : null,
+        first: beforeId === null,
+      }),
+    );
+  });
+
+  // ---- assets -----------------------------------------------------------------------------------------
+
+  const assets = new Map<string, Promise<Buffer>>();
+  const asset = (file: string) => {
+    let content = assets.get(file);
+    if (!content) {
+      content = readFile(file);
+      // A failed read is not cached: the next request tries again.
+      content.catch(() => assets.delete(file));
+      assets.set(file, content);
+    }
+    return content;
+  };
+  const echartsFile = createRequire(import.meta.url).resolve('echarts/dist/echarts.min.js');
+  // Plain browser JavaScript, served from the source tree (tsc does not copy it to dist/).
+  const dashboardFile = path.join(PROJECT_ROOT, 'src', 'web', 'assets', 'dashboard.js');
+  const serveAsset = (file: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
+    reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(await asset(file));
+
+  web.get('/assets/echarts.min.js', hidden, serveAsset(echartsFile));
+  web.get('/assets/dashboard.js', hidden, serveAsset(dashboardFile));
+  web.get('/assets/app.css', hidden, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+}
+
+/** Bytes per app per day for the chart: every day of the month (through `today` for the current month). */
+export function dailySeries(month: string, lines: DayLine[], today: string | null): DailySeries {
+  const [year, monthNumber] = month.split('-').map(Number) as [number, number];
+  // Through today, or through the last day with data should a record start a little ahead of the clock.
+  const through = today === null ? null : lines.reduce((last, line) => (line.day > last ? line.day : last), today);
+  const days = Array.from({ length: daysInMonth(year, monthNumber) }, (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`).filter((day) => through === null || day <= through);
+  const index = new Map(days.map((day, i) => [day, i]));
+  const apps = new Map<string, bigint[]>();
+  for (const line of lines) {
+    const i = index.get(line.day);
+    if (i === undefined) continue;
+    let bytes = apps.get(line.app);
+    if (!bytes) apps.set(line.app, (bytes = days.map(() => 0n)));
+    bytes[i]! += BigInt(line.bytes);
+  }
+  return { days, apps: [...apps].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([app, bytes]) => ({ app, bytes })) };
+}

@@ -1,0 +1,108 @@
+import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
+import { z } from 'zod';
+
+/**
+ * Stateless browser sessions: the cookie carries who signed in and until when, signed with HMAC-SHA-256.
+ * There is no session table (the web owns no migration), so the MAC key is derived from the admin token
+ * with HKDF (RFC 5869): every instance sharing ADMIN_TOKEN accepts the same cookies, sessions survive a
+ * restart, and rotating the admin token logs everyone out. A sponsor session is re-checked against its API
+ * key on every request (see `key-lookup.ts`), so revoking the key ends the session at once.
+ *
+ * Pure: no I/O, no clock reads (`nowMs` is passed in).
+ */
+
+/** A working day; the cookie's Max-Age matches. */
+export const SESSION_TTL_MS = 8 * 3_600_000;
+
+export type WebSession =
+  | { kind: 'admin'; expiresAtMs: number; nonce: string }
+  | { kind: 'sponsor'; sponsorId: string; keyId: string; expiresAtMs: number; nonce: string };
+
+const PayloadSchema = z.discriminatedUnion('k', [
+  z.strictObject({ v: z.literal(1), k: z.literal('admin'), exp: z.number().int().positive(), n: z.string().regex(/^[A-Za-z0-9_-]{22}$/) }),
+  z.strictObject({
+    v: z.literal(1),
+    k: z.literal('sponsor'),
+    s: z.string().regex(/^[a-z0-9-]{2,40}$/),
+    kid: z.string().regex(/^[0-9a-f]{16}$/),
+    exp: z.number().int().positive(),
+    n: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
+  }),
+]);
+
+export interface SessionCodec {
+  /** A new session of `who`, valid for {@link SESSION_TTL_MS} from `nowMs`. */
+  issue(who: { kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string }, nowMs: number): { token: string; session: WebSession };
+  /** The session in a cookie value, or null when forged, malformed or expired. */
+  read(token: string | undefined, nowMs: number): WebSession | null;
+  /** The anti-CSRF token bound to one session (a synchroniser token that needs no storage). */
+  csrfToken(session: WebSession): string;
+  checkCsrfToken(session: WebSession, given: unknown): boolean;
+}
+
+export function createSessionCodec(adminToken: string): SessionCodec {
+  const macKey = Buffer.from(hkdfSync('sha256', adminToken, 'tbox-billing/web', 'session-mac-v1', 32));
+  const mac = (text: string) => createHmac('sha256', macKey).update(text).digest();
+  const equal = (a: Buffer, b: Buffer) => a.length === b.length && timingSafeEqual(a, b);
+
+  const csrfToken = (session: WebSession) => mac(`csrf\u0000${session.nonce}`).toString('base64url');
+
+  return {
+    issue(who, nowMs) {
+      const nonce = randomBytes(16).toString('base64url');
+      const expiresAtMs = nowMs + SESSION_TTL_MS;
+      const payload = who.kind === 'admin' ? { v: 1, k: 'admin', exp: expiresAtMs, n: nonce } : { v: 1, k: 'sponsor', s: who.sponsorId, kid: who.keyId, exp: expiresAtMs, n: nonce };
+      const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
+      const session: WebSession = who.kind === 'admin' ? { kind: 'admin', expiresAtMs, nonce } : { ...who, expiresAtMs, nonce };
+      return { token: `v1.${body}.${mac(`session\u0000${body}`).toString('base64url')}`, session };
+    },
+
+    read(token, nowMs) {
+      if (!token || token.length > 1024) return null;
+      const match = /^v1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(token);
+      if (!match) return null;
+      const [, body, signature] = match as unknown as [string, string, string];
+      if (!equal(Buffer.from(signature, 'base64url'), mac(`session\u0000${body}`))) return null;
+      let parsed: unknown;
+      try {
+        parsed = JSON.parse(Buffer.from(body, 'base64url').toString('utf8'));
+      } catch {
+        return null;
+      }
+      const payload = PayloadSchema.safeParse(parsed);
+      if (!payload.success || payload.data.exp <= nowMs) return null;
+      const p = payload.data;
+      return p.k === 'admin' ? { kind: 'admin', expiresAtMs: p.exp, nonce: p.n } : { kind: 'sponsor', sponsorId: p.s, keyId: p.kid, expiresAtMs: p.exp, nonce: p.n };
+    },
+
+    csrfToken,
+
+    checkCsrfToken(session, given) {
+      return typeof given === 'string' && given.length < 100 && equal(Buffer.from(given), Buffer.from(csrfToken(session)));
+    },
+  };
+}
+
+/**
+ * OWASP "verifying origin with standard headers": a state-changing request must name this host in
+ * `Origin`, or, when a browser sends none, in `Referer`. Neither, `Origin: null`, or another host → refused.
+ * Only the host is compared (a TLS-terminating proxy makes the scheme seen here differ from the browser's).
+ */
+export function isSameOrigin(headers: { origin?: string | undefined; referer?: string | undefined; host?: string | undefined }): boolean {
+  const host = headers.host?.toLowerCase();
+  if (!host) return false;
+  const source = headers.origin ?? headers.referer;
+  if (!source || source === 'null') return false;
+  try {
+    const url = new URL(source);
+    return (url.protocol === 'http:' || url.protocol === 'https:') && url.host.toLowerCase() === host;
+  } catch {
+    return false;
+  }
+}
+
+/** Where to go after sign-in or a language switch: only a path of this UI (no open redirect). */
+export function safeReturnPath(candidate: unknown, fallback: string): string {
+  if (typeof candidate !== 'string' || candidate.length > 512) return fallback;
+  return /^\/app(?:\/[A-Za-z0-9._~!$&'()*+,;=:@%/?-]*)?$/.test(candidate) && !candidate.includes('//') && !candidate.includes('\\') ? candidate : fallback;
+}
