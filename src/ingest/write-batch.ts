@@ -1,5 +1,6 @@
 import { allocateRecord, type FundingState, type VehicleInput } from '../allocate/index.js';
 import { fundingChanges } from '../controls/funding.js';
+import { inTestAt, loadSimTestWindows } from '../sims/test-windows.js';
 import { applyControlChanges, type ControlChange, type OutboxEntry } from '../controls/repository.js';
 import {
   addToRollups,
@@ -144,11 +145,14 @@ export async function writeBatch(client: PoolClient, runtime: CatalogRuntime, me
     // The records' months for allocation, and the current month for the controls evaluated at now.
     const months = [...new Set([monthOf(nowMs, runtime.timezone), ...billable.map((c) => monthOf(c.record.startMs, runtime.timezone))])];
     const initial = await loadFunding(client, billableVins, months);
+    // DESIGN 4.2: bytes whose start falls while the card was in `test` go to payer `none`, never invoiced.
+    const testWindows = await loadSimTestWindows(client, billableVins);
     const state = new Map(initial);
     for (const c of billable) {
       const vehicle = vehicles.get(c.ledger.vin)!;
       const input = toVehicleInput(vehicle);
-      const result = allocateRecord(runtime.funding, input, { app: c.ledger.app, startMs: c.record.startMs, bytes: c.record.up + c.record.down }, state.get(c.ledger.vin)!);
+      const usage = { app: c.ledger.app, startMs: c.record.startMs, bytes: c.record.up + c.record.down, simTest: inTestAt(testWindows.get(c.ledger.vin), c.record.startMs) };
+      const result = allocateRecord(runtime.funding, input, usage, state.get(c.ledger.vin)!);
       state.set(c.ledger.vin, result.state);
       const day = dayOf(c.record.startMs, runtime.timezone);
       result.allocations.forEach((a, part) =>
