@@ -163,8 +163,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       cleanups.push(() => ingest.stop());
     }
     const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
-    sweeper.start();
-    cleanups.push(() => sweeper.stop());
+    const sweeping = startPeriodicJob('funding-sweep', () => sweeper.runOnce(), 60_000, logger);
+    cleanups.push(() => sweeping.stop());
     const apiKeys = createApiKeyStore(pool, clock);
     const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger });
     const invoices = createInvoiceQueries(pool, () => runtime.timezone);

@@ -54,25 +54,5 @@ export function createFundingSweeper(deps: { pool: Pool; runtime: () => CatalogR
     return claimed.length;
   }
 
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<unknown> | null = null;
-  return {
-    runOnce,
-    start(intervalMs = 60_000): void {
-      const tick = () => {
-        running = runOnce()
-          .catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'funding sweep failed; will retry'))
-          .finally(() => {
-            running = null;
-          });
-      };
-      tick();
-      timer = setInterval(tick, intervalMs);
-      timer.unref();
-    },
-    async stop(): Promise<void> {
-      if (timer) clearInterval(timer);
-      await running;
-    },
-  };
+  return { runOnce };
 }

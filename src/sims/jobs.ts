@@ -84,29 +84,7 @@ export function createSimJobs(deps: SimDeps, lifecycle: Lifecycle) {
     return report;
   }
 
-  let timer: NodeJS.Timeout | null = null;
-  let running: Promise<unknown> | null = null;
-  return {
-    runOnce,
-    start(intervalMs = 60_000): void {
-      const tick = () => {
-        if (running) return;
-        running = runOnce()
-          .catch((error: unknown) => log.warn({ err: error instanceof Error ? error.message : String(error) }, 'sim lifecycle jobs failed; will retry'))
-          .finally(() => {
-            running = null;
-          });
-      };
-      tick();
-      timer = setInterval(tick, intervalMs);
-      timer.unref();
-    },
-    async stop(): Promise<void> {
-      if (timer) clearInterval(timer);
-      timer = null;
-      await running;
-    },
-  };
+  return { runOnce };
 }
 
 export type SimJobs = ReturnType<typeof createSimJobs>;

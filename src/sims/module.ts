@@ -1,3 +1,4 @@
+import { startPeriodicJob } from '../shared/periodic-job.js';
 import type { Logger } from 'pino';
 import type { ApiKeyStore } from '../api/api-keys.js';
 import type { FastifyZodInstance } from '../api/types.js';
@@ -114,6 +115,7 @@ export function createSimModule(options: SimModuleOptions): SimModule {
     }
   }
 
+  let periodic: { stop(): Promise<void> } | null = null;
   const module: SimModule = {
     vault,
     async start() {
@@ -122,10 +124,10 @@ export function createSimModule(options: SimModuleOptions): SimModule {
         // Rotation: move old ciphertexts to the current key in the background; the previous key still decrypts meanwhile.
         void personalData.reencryptAll().catch((error: unknown) => logger.error({ err: error instanceof Error ? error.message : String(error) }, 'personal data re-encryption failed'));
       }
-      jobs.start(options.jobIntervalMs ?? 60_000);
+      periodic = startPeriodicJob('sim-lifecycle', () => jobs.runOnce(), options.jobIntervalMs ?? 60_000, logger);
     },
     async stop() {
-      await jobs.stop();
+      await periodic?.stop();
       for (const close of closers.splice(0).reverse()) await close().catch(() => undefined);
     },
     routes(app) {
