@@ -65,21 +65,8 @@ export async function insertRecords(client: PoolClient, records: readonly Ledger
   return new Set(rows.map((r) => recordKey(r.vin, r.epoch, Number(r.seq))));
 }
 
-export interface StoredRecord {
-  vin: string;
-  epoch: string;
-  seq: number;
-  startMs: number;
-  endMs: number;
-  up: bigint;
-  down: bigint;
-  host: string | null;
-  ip: string | null;
-  port: number | null;
-  proto: string | null;
-  iface: string;
-  pkg: string | null;
-}
+/** A record as stored, without what classification and receipt added: the duplicate comparison's input. */
+export type StoredRecord = Omit<LedgerRecord, 'app' | 'ruleId' | 'catalogVersion' | 'batch' | 'receivedAtMs'>;
 
 /** The stored versions of the given keys, for the duplicate / SEQ_CONFLICT comparison (DESIGN 3.2). */
 export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray<{ vin: string; epoch: string; seq: number }>): Promise<Map<string, StoredRecord>> {
