@@ -104,7 +104,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       },
     };
     const formatAt = (ms: number) => formatInstant(ms, runtime.timezone);
-    const outbox = createOutboxPublisher({ pool, publisher, logger });
+    const outbox = createOutboxPublisher({ pool, publisher, logger, clock, formatAt });
     cleanups.push(async () => outbox.stop());
     const ingest = createIngest({
       pool,
@@ -162,6 +162,9 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       cleanups.push(() => externalBroker.close());
       cleanups.push(() => ingest.stop());
     }
+    // Outbox rows a killed instance committed but never published: any instance sends them after 10 s.
+    const outboxSweep = startPeriodicJob('outbox-sweep', () => outbox.sweepStale(10_000), 5_000, logger);
+    cleanups.push(() => outboxSweep.stop());
     const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
     const sweeping = startPeriodicJob('funding-sweep', () => sweeper.runOnce(), 60_000, logger);
     cleanups.push(() => sweeping.stop());

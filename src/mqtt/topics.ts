@@ -12,3 +12,9 @@ export function vinOfUsageTopic(topic: string): string | null {
   const parts = topic.split('/');
   return parts.length === 3 && parts[0] === 'tbox' && parts[2] === 'usage' && parts[1] ? parts[1] : null;
 }
+
+/** `tbox/{vin}/control/{app}` → its parts, else null. */
+export function parseControlTopic(topic: string): { vin: string; app: string } | null {
+  const parts = topic.split('/');
+  return parts.length === 4 && parts[0] === 'tbox' && parts[2] === 'control' && parts[1] && parts[3] ? { vin: parts[1], app: parts[3] } : null;
+}

@@ -22,11 +22,20 @@ export function generateDeviceSecret(): string {
 }
 
 /**
- * A 16-byte salt of printable characters (base64url of 12 random bytes, 96 bits): external brokers take
- * it as is — Mosquitto's `$7$` base64-encodes it, EMQX's built-in database stores the salt as a string.
+ * A 16-byte salt (DESIGN 3.0) of printable characters (base64url of 12 random bytes, 96 bits), so EMQX's
+ * built-in database, which keeps the salt as a string, can take it as is.
  */
 export function generateSalt(): Buffer {
   return Buffer.from(randomBytes(12).toString('base64url'), 'ascii');
+}
+
+/**
+ * The same secret hashed for external brokers, with a 12-byte printable salt (base64url of 9 random bytes):
+ * Debian's Mosquitto 2.0 drops a `$7$` entry whose salt is not exactly 12 bytes. Stored beside the DESIGN 3.0
+ * hash, computed when the secret is issued or rotated.
+ */
+export function hashForBrokers(secret: string): Promise<StoredSecret> {
+  return hashDeviceSecret(secret, Buffer.from(randomBytes(9).toString('base64url'), 'ascii'));
 }
 
 /** Runs on libuv's thread pool: never blocks the event loop. */

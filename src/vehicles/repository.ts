@@ -3,6 +3,12 @@ import { isUniqueViolation } from '../shared/db/pool.js';
 import { conflict } from '../shared/errors.js';
 import type { StoredSecret } from './device-secret.js';
 
+/** The DESIGN 3.0 hash, and the external brokers' one (12-byte salt, same iterations). */
+export interface SecretHashes {
+  stored: StoredSecret;
+  broker: StoredSecret;
+}
+
 export interface VehicleRow {
   vin: string;
   iccid: string;
@@ -24,12 +30,12 @@ const toVehicle = (row: Record<string, unknown>): VehicleRow => ({
 
 export function createVehicleRepository(pool: Pool) {
   return {
-    async insert(vehicle: Omit<VehicleRow, 'createdAt'>, secret: StoredSecret, now: Date): Promise<VehicleRow> {
+    async insert(vehicle: Omit<VehicleRow, 'createdAt'>, secret: SecretHashes, now: Date): Promise<VehicleRow> {
       try {
         const { rows } = await pool.query(
-          `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, secret_rotated_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9) RETURNING ${columns}`,
-          [vehicle.vin, vehicle.iccid, vehicle.automaker, vehicle.model, vehicle.activatedAt, secret.iterations, secret.salt, secret.hash, now],
+          `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, broker_secret_salt, broker_secret_hash, secret_rotated_at, created_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ${columns}`,
+          [vehicle.vin, vehicle.iccid, vehicle.automaker, vehicle.model, vehicle.activatedAt, secret.stored.iterations, secret.stored.salt, secret.stored.hash, secret.broker.salt, secret.broker.hash, now],
         );
         return toVehicle(rows[0]);
       } catch (error) {
@@ -59,10 +65,11 @@ export function createVehicleRepository(pool: Pool) {
       return rows[0] ? toVehicle(rows[0]) : null;
     },
 
-    async replaceSecret(vin: string, secret: StoredSecret, now: Date): Promise<boolean> {
+    async replaceSecret(vin: string, secret: SecretHashes, now: Date): Promise<boolean> {
       const result = await pool.query(
-        'UPDATE vehicles SET secret_iterations = $2, secret_salt = $3, secret_hash = $4, secret_rotated_at = $5 WHERE vin = $1',
-        [vin, secret.iterations, secret.salt, secret.hash, now],
+        `UPDATE vehicles SET secret_iterations = $2, secret_salt = $3, secret_hash = $4, broker_secret_salt = $5, broker_secret_hash = $6, secret_rotated_at = $7
+          WHERE vin = $1`,
+        [vin, secret.stored.iterations, secret.stored.salt, secret.stored.hash, secret.broker.salt, secret.broker.hash, now],
       );
       return result.rowCount === 1;
     },

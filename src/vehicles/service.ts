@@ -1,7 +1,7 @@
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import { invalid, notFound } from '../shared/errors.js';
-import { generateDeviceSecret, hashDeviceSecret } from './device-secret.js';
+import { generateDeviceSecret, hashDeviceSecret, hashForBrokers } from './device-secret.js';
 import type { VehicleRepository, VehicleRow } from './repository.js';
 
 export interface RegisterVehicleInput {
@@ -30,6 +30,8 @@ export function isBillableAutomaker(catalog: Catalog, id: string): boolean {
   return Array.isArray(catalog.overage) ? catalog.overage.some((o) => o.automaker === id) : true;
 }
 
+const hashSecret = async (secret: string) => ({ stored: await hashDeviceSecret(secret), broker: await hashForBrokers(secret) });
+
 export function createVehicleService(deps: VehicleServiceDeps) {
   const requireVehicle = async (vin: string): Promise<VehicleRow> => {
     const vehicle = await deps.vehicles.find(vin);
@@ -43,7 +45,7 @@ export function createVehicleService(deps: VehicleServiceDeps) {
         throw invalid('automaker', `'${input.automaker}' is not an automaker with an overage entry in the catalog`);
       }
       const deviceSecret = generateDeviceSecret();
-      const stored = await hashDeviceSecret(deviceSecret);
+      const stored = await hashSecret(deviceSecret);
       await deps.vehicles.insert(
         { vin: input.vin, iccid: input.iccid, automaker: input.automaker, model: input.model, activatedAt: input.activatedAt ?? null },
         stored,
@@ -64,7 +66,7 @@ export function createVehicleService(deps: VehicleServiceDeps) {
     /** New secret, shown once; the old one stops working at once and the live session is closed. */
     async rotateSecret(vin: string): Promise<{ vin: string; deviceSecret: string }> {
       const deviceSecret = generateDeviceSecret();
-      const stored = await hashDeviceSecret(deviceSecret);
+      const stored = await hashSecret(deviceSecret);
       if (!(await deps.vehicles.replaceSecret(vin, stored, new Date(deps.clock.now())))) throw notFound(`vehicle ${vin}`);
       deps.forgetVerifiedSecret(vin);
       deps.disconnectDevice(vin);

@@ -1,0 +1,204 @@
+import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+
+/**
+ * A small simulated fleet that behaves as DESIGN 3.2 asks of a T-Box, for tests that check exactly-once
+ * billing end to end: each vehicle publishes its usage messages (QoS 1), keeps every message until its
+ * ack, has at most 16 unacknowledged, resends what stays unacked (after `resendAfterMs`, and everything
+ * after a reconnect, oldest first) and can drop a share of its acks on purpose. The messages are built up
+ * front (buildUsageMessages), so a test knows exactly what was sent.
+ */
+
+/** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
+export function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let x = a;
+    x = Math.imul(x ^ (x >>> 15), x | 1);
+    x ^= x + Math.imul(x ^ (x >>> 7), x | 61);
+    return ((x ^ (x >>> 14)) >>> 0) / 4_294_967_296;
+  };
+}
+
+/** An instant as RFC 3339 with the +08:00 offset (the demo catalog's billing timezone, Asia/Shanghai). */
+export function shanghai(ms: number): string {
+  return new Date(ms + 8 * 3_600_000).toISOString().replace('Z', '+08:00');
+}
+
+export interface UsageRecordBody {
+  start: string;
+  end: string;
+  up: number;
+  down: number;
+  [field: string]: unknown;
+}
+
+export interface FleetMessage {
+  batch: number;
+  text: string;
+  records: readonly (UsageRecordBody & { seq: number })[];
+  bytes: bigint;
+}
+
+/**
+ * `count` messages of `recordsPerMessage` records each, seqs rising from `firstSeq` with gaps of 1–3
+ * (gaps are allowed, DESIGN 3.1); `record(seq)` gives each record's body.
+ */
+export function buildUsageMessages(options: {
+  count: number;
+  recordsPerMessage: number;
+  firstSeq: number;
+  firstBatch?: number;
+  epoch?: string;
+  random: () => number;
+  record(seq: number): UsageRecordBody;
+}): FleetMessage[] {
+  let seq = options.firstSeq;
+  const messages: FleetMessage[] = [];
+  for (let m = 0; m < options.count; m++) {
+    const batch = (options.firstBatch ?? 1) + m;
+    let bytes = 0n;
+    const records = Array.from({ length: options.recordsPerMessage }, () => {
+      seq += 1 + Math.floor(options.random() * 3);
+      const body = options.record(seq);
+      bytes += BigInt(body.up) + BigInt(body.down);
+      return { seq, ...body };
+    });
+    const message = { v: 1, batch, ...(options.epoch ? { epoch: options.epoch } : {}), records };
+    messages.push({ batch, text: JSON.stringify(message), records, bytes });
+  }
+  return messages;
+}
+
+export interface FleetVehicle {
+  vin: string;
+  secret: string;
+  client: MqttClient | null;
+  /** not yet sent */
+  queue: FleetMessage[];
+  /** sent, no ack yet: batch → message and when it was last sent */
+  unacked: Map<number, { message: FleetMessage; sentAt: number }>;
+}
+
+export interface FleetOptions {
+  /** DESIGN 3.2: 16 */
+  maxUnacked?: number;
+  /** a T-Box waits 60 s; tests have no time for that */
+  resendAfterMs?: number;
+  /** true = drop this ack (DESIGN 3.2: acks may be lost; the message is resent and acked as duplicates) */
+  dropAck?: () => boolean;
+  clientOptions?: IClientOptions;
+}
+
+export interface Fleet {
+  vehicles: readonly FleetVehicle[];
+  /** every message acked, records acked (accepted + duplicates), records acked as duplicates */
+  stats: { ackedMessages: number; ackedRecords: number; duplicateRecords: number };
+  /** acks that did not cover their message as expected, or final errors */
+  problems: string[];
+  /** connects every vehicle (username = clientId = VIN), subscribes to its ack topic, sends what is due */
+  connect(url: string): Promise<void>;
+  /** drops every connection (a crash of the fleet's side, or before a broker restart) */
+  disconnect(): void;
+  unackedCount(): number;
+  done(): boolean;
+  close(): void;
+}
+
+export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; messages: readonly FleetMessage[] }>, options: FleetOptions = {}): Fleet {
+  const maxUnacked = options.maxUnacked ?? 16;
+  const resendAfterMs = options.resendAfterMs ?? 3_000;
+  const vehicles: FleetVehicle[] = specs.map((spec) => ({ vin: spec.vin, secret: spec.secret, client: null, queue: [...spec.messages], unacked: new Map() }));
+  const stats = { ackedMessages: 0, ackedRecords: 0, duplicateRecords: 0 };
+  const problems: string[] = [];
+
+  function publish(vehicle: FleetVehicle, message: FleetMessage): void {
+    vehicle.unacked.set(message.batch, { message, sentAt: Date.now() });
+    // A publish lost with its connection is resent after the reconnect (or by the timer): not news.
+    vehicle.client?.publish(`tbox/${vehicle.vin}/usage`, message.text, { qos: 1 }, () => undefined);
+  }
+  function pump(vehicle: FleetVehicle): void {
+    while (vehicle.client?.connected && vehicle.unacked.size < maxUnacked && vehicle.queue.length > 0) publish(vehicle, vehicle.queue.shift()!);
+  }
+  function onAck(vehicle: FleetVehicle, payload: Buffer): void {
+    let ack: { batch?: number; accepted?: number; duplicates?: number; rejected?: unknown[]; error?: { code: string; retryable: boolean } };
+    try {
+      ack = JSON.parse(payload.toString());
+    } catch {
+      problems.push(`${vehicle.vin}: an ack that is not JSON`);
+      return;
+    }
+    const pending = ack.batch === undefined ? undefined : vehicle.unacked.get(ack.batch);
+    if (!pending) return; // a second ack of a message resent meanwhile
+    if (options.dropAck?.()) return; // lost: the message stays unacked and is resent
+    if (ack.error) {
+      if (!ack.error.retryable) problems.push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
+      return; // retryable (INTERNAL_ERROR): the resend timer sends it again
+    }
+    // DESIGN 3.2: the ack covers every record; the fleet's records are all valid, so none is rejected.
+    if (ack.accepted! + ack.duplicates! !== pending.message.records.length || ack.rejected?.length !== 0) problems.push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
+    stats.duplicateRecords += ack.duplicates!;
+    stats.ackedRecords += pending.message.records.length;
+    stats.ackedMessages++;
+    vehicle.unacked.delete(ack.batch!);
+    pump(vehicle);
+  }
+
+  const resender = setInterval(() => {
+    const now = Date.now();
+    for (const vehicle of vehicles) {
+      if (!vehicle.client?.connected) continue;
+      for (const { message, sentAt } of [...vehicle.unacked.values()]) if (now - sentAt > resendAfterMs) publish(vehicle, message);
+    }
+  }, Math.max(100, Math.floor(resendAfterMs / 6)));
+
+  const fleet: Fleet = {
+    vehicles,
+    stats,
+    problems,
+    async connect(url) {
+      await Promise.all(
+        vehicles.map(async (vehicle) => {
+          const client = await mqtt.connectAsync(url, {
+            clientId: vehicle.vin,
+            username: vehicle.vin,
+            password: vehicle.secret,
+            reconnectPeriod: 0,
+            connectTimeout: 10_000,
+            protocolVersion: 4,
+            ...options.clientOptions,
+          });
+          client.on('error', () => undefined); // brokers and services are killed under it on purpose
+          client.on('message', (topic, payload) => topic === `tbox/${vehicle.vin}/ack` && onAck(vehicle, payload));
+          await client.subscribeAsync(`tbox/${vehicle.vin}/ack`, { qos: 1 });
+          vehicle.client = client;
+          // After a (re)connect: everything unacked again, oldest first, then new messages.
+          for (const { message } of [...vehicle.unacked.values()].sort((a, b) => a.message.batch - b.message.batch)) publish(vehicle, message);
+          pump(vehicle);
+        }),
+      );
+    },
+    disconnect() {
+      for (const vehicle of vehicles) {
+        vehicle.client?.end(true);
+        vehicle.client = null;
+      }
+    },
+    unackedCount: () => vehicles.reduce((n, v) => n + v.unacked.size, 0),
+    done: () => vehicles.every((v) => v.queue.length === 0 && v.unacked.size === 0),
+    close() {
+      clearInterval(resender);
+      fleet.disconnect();
+    },
+  };
+  return fleet;
+}
+
+/** Polls `probe` every 10 ms; a bound that turns a hang into a message — it asserts nothing about speed. */
+export async function waitFor(probe: () => boolean | Promise<boolean>, what: string, timeoutMs = 45_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
