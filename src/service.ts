@@ -14,7 +14,7 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './shared/db/embedd
 import { migrate } from './shared/db/migrate.js';
 import { createPool, type Pool } from './shared/db/pool.js';
 import { resolveSecrets } from './shared/dev-secrets.js';
-import { createMetricsRegistry } from './shared/metrics.js';
+import { createMetricsRegistry, registerDatabaseGauges } from './shared/metrics.js';
 import { formatInstant } from './shared/time.js';
 import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
 import { createDeviceSync } from './controls/device-sync.js';
@@ -92,6 +92,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     await recordCatalogVersion(pool, loaded.version, loaded.canonical, new Date(clock.now()));
 
     const metrics = createMetricsRegistry();
+    registerDatabaseGauges(metrics, pool);
     const vehicles = createVehicleRepository(pool);
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
     // The broker is started below; until then nothing can publish (no device is connected either).
