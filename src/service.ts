@@ -39,6 +39,7 @@ import { explainRoutes } from './ledger/explain-routes.js';
 import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 import { createSimModule } from './sims/module.js';
 import { webRoutes } from './web/routes.js';
+import { createTimeseriesExporter } from './timeseries/index.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -169,6 +170,21 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
     const sweeping = startPeriodicJob('funding-sweep', () => sweeper.runOnce(), 60_000, logger);
     cleanups.push(() => sweeping.stop());
+    if (config.INFLUX_URL) {
+      // DESIGN 2, 7: beside ingest, never inside it; the INFLUX_* variables go together (config.ts).
+      const timeseries = createTimeseriesExporter({
+        pool,
+        clock,
+        logger,
+        registry: metrics,
+        url: config.INFLUX_URL,
+        token: config.INFLUX_TOKEN ?? '',
+        org: config.INFLUX_ORG ?? '',
+        bucket: config.INFLUX_BUCKET ?? '',
+      });
+      timeseries.start();
+      cleanups.push(() => timeseries.stop());
+    }
     const apiKeys = createApiKeyStore(pool, clock);
     const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger });
     const invoices = createInvoiceQueries(pool, () => runtime.timezone);
