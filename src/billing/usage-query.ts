@@ -1,3 +1,4 @@
+import { decodeCursor, encodeCursor } from '../api/cursor.js';
 import { z } from 'zod';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -96,27 +97,14 @@ const VehicleCursorSchema = z.strictObject({
 type VehicleKey = z.output<typeof VehicleCursorSchema>['k'];
 
 function encodeVehicleCursor(sponsor: string, month: string, key: VehicleKey): string {
-  return Buffer.from(JSON.stringify({ v: 1, s: sponsor, m: month, k: key })).toString('base64url');
+  return encodeCursor({ v: 1, s: sponsor, m: month, k: key });
 }
 
 /** The key after which the page starts; a cursor that is not one of ours, or is another query's, is 422. */
 function decodeVehicleCursor(text: string, sponsor: string, month: string): VehicleKey {
-  const field = 'cursor';
-  const bad = () => invalid(field, 'not a cursor returned by this endpoint');
-  if (!/^[A-Za-z0-9_-]{1,1024}$/.test(text)) throw bad();
-  const bytes = Buffer.from(text, 'base64url');
-  // Node's decoder skips what it cannot read; a cursor must round-trip exactly.
-  if (bytes.toString('base64url') !== text) throw bad();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  const cursor = VehicleCursorSchema.safeParse(parsed);
-  if (!cursor.success) throw bad();
-  if (cursor.data.s !== sponsor || cursor.data.m !== month) throw invalid(field, 'the cursor belongs to another sponsor or month');
-  return cursor.data.k;
+  const cursor = decodeCursor(text, VehicleCursorSchema);
+  if (cursor.s !== sponsor || cursor.m !== month) throw invalid('cursor', 'the cursor belongs to another sponsor or month');
+  return cursor.k;
 }
 
 export interface UsageQueryDeps {

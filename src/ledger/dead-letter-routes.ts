@@ -1,10 +1,10 @@
+import { decodeCursor, encodeCursor } from '../api/cursor.js';
 import { z } from 'zod';
 import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
-import { invalid } from '../shared/errors.js';
 import { formatInstant } from '../shared/time.js';
 
 /**
@@ -41,26 +41,6 @@ export function presentPayload(payload: Buffer): Pick<DeadLetterView, 'payload' 
 // The cursor is the id of the last letter sent; opaque to clients so its form can change.
 const CursorSchema = z.strictObject({ v: z.literal(1), id: z.string().regex(/^[1-9]\d{0,18}$/) });
 
-function encodeCursor(id: string): string {
-  return Buffer.from(JSON.stringify({ v: 1, id })).toString('base64url');
-}
-
-function decodeCursor(text: string): string {
-  const bad = () => invalid('cursor', 'not a cursor returned by this endpoint');
-  const bytes = Buffer.from(text, 'base64url');
-  // Node's decoder skips what it cannot read; a cursor must round-trip exactly.
-  if (!/^[A-Za-z0-9_-]+$/.test(text) || bytes.toString('base64url') !== text) throw bad();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(bytes.toString('utf8'));
-  } catch {
-    throw bad();
-  }
-  const cursor = CursorSchema.safeParse(parsed);
-  if (!cursor.success) throw bad();
-  return cursor.data.id;
-}
-
 interface DeadLetterRow {
   id: string;
   vin: string | null;
@@ -94,7 +74,7 @@ export async function listDeadLetters(pool: Pick<Pool, 'query'>, options: { limi
       receivedAt: formatInstant(row.received_at.getTime(), options.timezone),
       ...presentPayload(row.payload),
     })),
-    nextCursor: rows.length > options.limit && last ? encodeCursor(last.id) : null,
+    nextCursor: rows.length > options.limit && last ? encodeCursor({ v: 1, id: last.id }) : null,
   };
 }
 
@@ -137,7 +117,7 @@ export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteD
       response: { 200: z.object({ deadLetters: z.array(DeadLetterSchema), nextCursor: z.string().nullable() }), 401: ErrorSchema, 403: ErrorSchema, 422: ErrorSchema },
     },
     handler: async (request) => {
-      const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor);
+      const before = request.query.cursor === undefined ? null : decodeCursor(request.query.cursor, CursorSchema).id;
       return listDeadLetters(deps.pool, { limit: request.query.limit, before, timezone: deps.catalog().billing.timezone });
     },
   });
