@@ -229,7 +229,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock })],
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());

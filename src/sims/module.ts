@@ -4,9 +4,9 @@ import type { ApiKeyStore } from '../api/api-keys.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { OutboxEntry } from '../controls/repository.js';
 import { createHttpTaxPlatform, unconfiguredTaxPlatform, type TaxPlatform } from '../einvoice/provider.js';
-import { createEinvoiceService } from '../einvoice/service.js';
+import { createEinvoiceService, type EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../ingest/runtime.js';
-import { createMerchantRepository } from '../merchants/repository.js';
+import { createMerchantRepository, type MerchantRepository } from '../merchants/repository.js';
 import { merchantRoutes } from '../merchants/routes.js';
 import { createHttpRealNameProvider, unconfiguredRealNameProvider, type RealNameProvider } from '../realname/provider.js';
 import { createSubjectStore } from '../realname/subjects.js';
@@ -14,13 +14,13 @@ import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { createPiiVault, type PiiVault } from '../shared/pii.js';
 import type { SimDeps } from './context.js';
-import { createInventory } from './inventory.js';
+import { createInventory, type Inventory } from './inventory.js';
 import { createSimJobs, type SimJobReport } from './jobs.js';
 import { createLifecycle } from './lifecycle.js';
 import { createOrders } from './orders.js';
 import { createPersonalData } from './personal-data.js';
 import { simRoutes } from './routes.js';
-import { createViews } from './views.js';
+import { createViews, type Views } from './views.js';
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -52,6 +52,8 @@ export interface SimModule {
   stop(): Promise<void>;
   routes(app: FastifyZodInstance): void;
   runJobs(): Promise<SimJobReport>;
+  /** Read-only parts for the web's merchant portal (src/web): the very objects the merchant API routes use. */
+  readers: { merchants: MerchantRepository; inventory: Inventory; views: Views; einvoices: EinvoiceService };
 }
 
 /**
@@ -136,6 +138,7 @@ export function createSimModule(options: SimModuleOptions): SimModule {
       app.decorate('simLifecycle', { runJobs: () => jobs.runOnce() });
     },
     runJobs: () => jobs.runOnce(),
+    readers: { merchants, inventory, views, einvoices },
   };
   return module;
 }

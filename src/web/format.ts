@@ -1,4 +1,5 @@
 import { BYTES_PER_GIB } from '../shared/money.js';
+import { formatInstant, parseOffsetTimestamp } from '../shared/time.js';
 
 /**
  * Numbers for people (DESIGN 4): bytes as GB of 1,073,741,824 bytes, money as the exact decimal string with
@@ -49,4 +50,25 @@ export function formatPrice(price: string, currency: string): string {
   const match = /^(\d+)\.(\d{2,4})$/.exec(price);
   if (!match) throw new RangeError(`not a catalog price: ${JSON.stringify(price)}`);
   return `${currency} ${groupDigits(match[1]!)}.${match[2]}`;
+}
+
+/** A tax rate as a decimal fraction, shown as a percentage without rounding: "0.06" → "6 %", "0.065" → "6.5 %". */
+export function formatRate(rate: string): string {
+  const match = /^(\d+)(?:\.(\d+))?$/.exec(rate);
+  if (!match) throw new RangeError(`not a rate: ${JSON.stringify(rate)}`);
+  const fraction = (match[2] ?? '').padEnd(2, '0');
+  const whole = `${match[1]}${fraction.slice(0, 2)}`.replace(/^0+(?=\d)/, '');
+  const rest = fraction.slice(2).replace(/0+$/, '');
+  return `${whole}${rest ? `.${rest}` : ''} %`;
+}
+
+/**
+ * An RFC 3339 instant as the API gives it, to the minute for people, in `timeZone` when given (the billing
+ * timezone: the API writes some instants in UTC): "2026-11-03T00:16:02.120Z" → "2026-11-03 08:16 +08:00".
+ */
+export function formatWhen(instant: string, timeZone?: string): string {
+  const ms = timeZone ? parseOffsetTimestamp(instant) : null;
+  const text = ms === null ? instant : formatInstant(ms, timeZone!);
+  const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}):\d{2}(?:\.\d+)?(Z|[+-]\d{2}:\d{2})$/.exec(text);
+  return match ? `${match[1]} ${match[2]} ${match[3] === 'Z' ? 'UTC' : match[3]}` : instant;
 }

@@ -24,19 +24,22 @@ import { dayOf, daysInMonth, formatInstant, isMonth, monthOf, nextMonth, previou
 import { capUtilisation, createTopVehiclesCache, ingestHealth } from './dashboard-query.js';
 import { isLanguage, languageFromAcceptLanguage, translator, type Language, type MessageKey } from './i18n.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from '../billing/invoice-csv.js';
-import { isSponsorKeyLive } from './key-lookup.js';
+import { isSessionKeyLive } from './key-lookup.js';
+import { merchantPages } from './merchant-routes.js';
+import type { MerchantReaders } from './merchant-query.js';
 import { adminPage, deadLettersPage } from './pages/admin.js';
 import { dashboardPage, type DailySeries } from './pages/dashboard.js';
 import { explainPage, type ExplainForm } from './pages/explain.js';
 import { invoicesPage } from './pages/invoices.js';
-import { errorPage, type PageContext } from './pages/layout.js';
+import { errorPage, homeOf, type PageContext } from './pages/layout.js';
 import { loginPage } from './pages/login.js';
-import { createSessionCodec, isSameOrigin, safeReturnPath, SESSION_TTL_MS, type WebSession } from './session.js';
+import { createSessionCodec, isSameOrigin, safeReturnPath, SESSION_TTL_MS, type WebIdentity, type WebSession } from './session.js';
 import { STYLESHEET } from './styles.js';
 
 /**
  * The sponsor dashboard and the admin view (issue 4), server-rendered under `/app`: month-to-date usage by
- * app, a daily chart, cap utilisation, top vehicles, invoices (printable, CSV) and "explain this charge".
+ * app, a daily chart, cap utilisation, top vehicles, invoices (printable, CSV) and "explain this charge";
+ * and the merchant portal (issue 5, merchant-routes.ts): cards, orders, monthly statements.
  * Reads only what the JSON API reads (rollups, invoices, one record for explain) through the same queries,
  * so the page and the API cannot disagree. Signed-in state is a signed cookie (see session.ts).
  */
@@ -49,6 +52,11 @@ export interface WebDeps {
   invoices: InvoiceQueries;
   metrics: Registry;
   clock: Clock;
+  /**
+   * The merchant side's readers (`createSimModule(…).readers`). Without them there is no merchant portal:
+   * merchant keys cannot sign in and the admin view lists no merchants.
+   */
+  merchantPortal?: MerchantReaders | undefined;
 }
 
 declare module 'fastify' {
@@ -103,8 +111,8 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const token = request.cookies[SESSION_COOKIE];
     if (token === undefined) return;
     const session = codec.read(token, deps.clock.now());
-    // A sponsor session lives only as long as its key: revocation is seen on the next request.
-    const live = session && (session.kind === 'admin' || (await isSponsorKeyLive(deps.pool, session.keyId, session.sponsorId)));
+    // A sponsor or merchant session lives only as long as its key: revocation is seen on the next request.
+    const live = session && (session.kind === 'admin' || (await isSessionKeyLive(deps.pool, session)));
     if (session && live) request.webSession = session;
     else request.webSessionEnded = true;
   });
@@ -136,8 +144,6 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: request.protocol === 'https' };
   }
 
-  const homeOf = (session: WebSession) => (session.kind === 'admin' ? '/app/admin' : `/app/sponsors/${session.sponsorId}`);
-
   /** Signed in, or a redirect to the sign-in page that comes back here afterwards. */
   function requireSession(request: FastifyRequest, reply: FastifyReply): WebSession | null {
     if (request.webSession) return request.webSession;
@@ -147,9 +153,13 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return null;
   }
 
-  /** DESIGN 5 scoping, as the API does it: another sponsor's page is 403; an unknown sponsor is 404 (admin). */
+  /**
+   * DESIGN 5 scoping, as the API does it: another sponsor's page is 403; an unknown sponsor is 404 (admin).
+   * A merchant session has no sponsor pages at all (403).
+   */
   function sponsorScope(request: FastifyRequest, session: WebSession): { id: string; name: string } {
     const params = SponsorParams.safeParse(request.params);
+    if (session.kind === 'merchant') throw refuse('forbidden', 403);
     if (session.kind === 'sponsor' && (!params.success || params.data.id !== session.sponsorId)) throw refuse('forbidden', 403);
     const sponsor = params.success ? deps.catalog().sponsors.find((s) => s.id === params.data.id) : undefined;
     if (!sponsor) throw refuse('notFound', 404);
@@ -203,11 +213,13 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const body = LoginBody.safeParse(request.body ?? {});
     const key = body.success ? body.data.key.trim() : '';
     const next = safeReturnPath(body.success ? body.data.next : undefined, '');
-    let who: { kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string } | null = null;
+    let who: WebIdentity | null = null;
     if (key && timingSafeEqual(digest(key), adminDigest)) who = { kind: 'admin' };
     else if (key) {
       const owner = await deps.apiKeys.verify(key);
       if (owner?.ownerKind === 'sponsor' && deps.catalog().sponsors.some((s) => s.id === owner.ownerId)) who = { kind: 'sponsor', sponsorId: owner.ownerId, keyId: owner.keyId };
+      // A merchant key opens the portal of its merchant, when this instance has one and the merchant exists.
+      if (owner?.ownerKind === 'merchant' && deps.merchantPortal && (await deps.merchantPortal.merchants.find(owner.ownerId))) who = { kind: 'merchant', merchantId: owner.ownerId, keyId: owner.keyId };
     }
     if (!who) {
       request.log.info({ event: 'web_sign_in_failed' }, 'web sign-in refused');
@@ -215,7 +227,8 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
       return sendPage(reply, loginPage(ctx, { next, error: ctx.t('loginFailed') }), 401);
     }
     const { token, session } = codec.issue(who, deps.clock.now());
-    request.log.info({ event: 'web_sign_in', kind: who.kind, ...(who.kind === 'sponsor' ? { sponsor: who.sponsorId, keyId: who.keyId } : {}) }, 'web sign-in');
+    const tenant = who.kind === 'sponsor' ? { sponsor: who.sponsorId, keyId: who.keyId } : who.kind === 'merchant' ? { merchant: who.merchantId, keyId: who.keyId } : {};
+    request.log.info({ event: 'web_sign_in', kind: who.kind, ...tenant }, 'web sign-in');
     reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions(request), maxAge: SESSION_TTL_MS / 1000 });
     request.webSessionEnded = false;
     return reply.redirect(next || homeOf(session), 303);
@@ -338,6 +351,12 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'found', explanation: view, currency: deps.catalog().billing.currency }));
   });
 
+  // ---- merchant portal (merchant-routes.ts) ----------------------------------------------------------
+
+  if (deps.merchantPortal) {
+    merchantPages(web, { context, requireSession, sendPage }, { pool: deps.pool, readers: deps.merchantPortal, clock: deps.clock, timezone, currency: () => deps.catalog().billing.currency });
+  }
+
   // ---- admin pages ------------------------------------------------------------------------------------
 
   web.get('/admin', hidden, async (request, reply) => {
@@ -346,16 +365,17 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     requireAdminSession(session);
     const catalog = deps.catalog();
     const month = monthOf(deps.clock.now(), catalog.billing.timezone);
-    const [sponsors, health] = await Promise.all([
+    const [sponsors, merchants, health] = await Promise.all([
       Promise.all(
         catalog.sponsors.map(async (s) => {
           const u = await usage.sponsorUsage({ sponsor: s.id, month, groupBy: 'app', limit: 1 });
           return { id: s.id, name: s.name, kind: s.kind, totalBytes: u.totalBytes, totalAmount: u.totalAmount };
         }),
       ),
+      deps.merchantPortal ? deps.merchantPortal.merchants.list() : null,
       ingestHealth(deps.pool, deps.metrics),
     ]);
-    return sendPage(reply, adminPage(context(request, { current: 'admin' }), { month, currency: catalog.billing.currency, sponsors, health }));
+    return sendPage(reply, adminPage(context(request, { current: 'admin' }), { month, currency: catalog.billing.currency, sponsors, merchants, health }));
   });
 
   web.get('/admin/dead-letters', hidden, async (request, reply) => {

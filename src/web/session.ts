@@ -5,8 +5,8 @@ import { z } from 'zod';
  * Stateless browser sessions: the cookie carries who signed in and until when, signed with HMAC-SHA-256.
  * There is no session table (the web owns no migration), so the MAC key is derived from the admin token
  * with HKDF (RFC 5869): every instance sharing ADMIN_TOKEN accepts the same cookies, sessions survive a
- * restart, and rotating the admin token logs everyone out. A sponsor session is re-checked against its API
- * key on every request (see `key-lookup.ts`), so revoking the key ends the session at once.
+ * restart, and rotating the admin token logs everyone out. A sponsor or merchant session is re-checked
+ * against its API key on every request (see `key-lookup.ts`), so revoking the key ends the session at once.
  *
  * Pure: no I/O, no clock reads (`nowMs` is passed in).
  */
@@ -14,25 +14,52 @@ import { z } from 'zod';
 /** A working day; the cookie's Max-Age matches. */
 export const SESSION_TTL_MS = 8 * 3_600_000;
 
-export type WebSession =
-  | { kind: 'admin'; expiresAtMs: number; nonce: string }
-  | { kind: 'sponsor'; sponsorId: string; keyId: string; expiresAtMs: number; nonce: string };
+/** Who signs in: the operator (ADMIN_TOKEN), or a sponsor or a merchant by one of its API keys. */
+export type WebIdentity = { kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string } | { kind: 'merchant'; merchantId: string; keyId: string };
 
+export type WebSession = WebIdentity & { expiresAtMs: number; nonce: string };
+
+/** A session opened with an API key (re-checked against the key on every request). */
+export type KeySession = Extract<WebSession, { keyId: string }>;
+
+const Id = z.string().regex(/^[a-z0-9-]{2,40}$/);
+const KeyId = z.string().regex(/^[0-9a-f]{16}$/);
+const Expiry = z.number().int().positive();
+const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
+
+// Short field names keep the cookie small: k kind, s sponsor, m merchant, kid key id, exp expiry (ms), n nonce.
 const PayloadSchema = z.discriminatedUnion('k', [
-  z.strictObject({ v: z.literal(1), k: z.literal('admin'), exp: z.number().int().positive(), n: z.string().regex(/^[A-Za-z0-9_-]{22}$/) }),
-  z.strictObject({
-    v: z.literal(1),
-    k: z.literal('sponsor'),
-    s: z.string().regex(/^[a-z0-9-]{2,40}$/),
-    kid: z.string().regex(/^[0-9a-f]{16}$/),
-    exp: z.number().int().positive(),
-    n: z.string().regex(/^[A-Za-z0-9_-]{22}$/),
-  }),
+  z.strictObject({ v: z.literal(1), k: z.literal('admin'), exp: Expiry, n: Nonce }),
+  z.strictObject({ v: z.literal(1), k: z.literal('sponsor'), s: Id, kid: KeyId, exp: Expiry, n: Nonce }),
+  z.strictObject({ v: z.literal(1), k: z.literal('merchant'), m: Id, kid: KeyId, exp: Expiry, n: Nonce }),
 ]);
+type Payload = z.infer<typeof PayloadSchema>;
+
+function toPayload(who: WebIdentity, exp: number, n: string): Payload {
+  switch (who.kind) {
+    case 'admin':
+      return { v: 1, k: 'admin', exp, n };
+    case 'sponsor':
+      return { v: 1, k: 'sponsor', s: who.sponsorId, kid: who.keyId, exp, n };
+    case 'merchant':
+      return { v: 1, k: 'merchant', m: who.merchantId, kid: who.keyId, exp, n };
+  }
+}
+
+function fromPayload(p: Payload): WebSession {
+  switch (p.k) {
+    case 'admin':
+      return { kind: 'admin', expiresAtMs: p.exp, nonce: p.n };
+    case 'sponsor':
+      return { kind: 'sponsor', sponsorId: p.s, keyId: p.kid, expiresAtMs: p.exp, nonce: p.n };
+    case 'merchant':
+      return { kind: 'merchant', merchantId: p.m, keyId: p.kid, expiresAtMs: p.exp, nonce: p.n };
+  }
+}
 
 export interface SessionCodec {
   /** A new session of `who`, valid for {@link SESSION_TTL_MS} from `nowMs`. */
-  issue(who: { kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string }, nowMs: number): { token: string; session: WebSession };
+  issue(who: WebIdentity, nowMs: number): { token: string; session: WebSession };
   /** The session in a cookie value, or null when forged, malformed or expired. */
   read(token: string | undefined, nowMs: number): WebSession | null;
   /** The anti-CSRF token bound to one session (a synchroniser token that needs no storage). */
@@ -51,9 +78,9 @@ export function createSessionCodec(adminToken: string): SessionCodec {
     issue(who, nowMs) {
       const nonce = randomBytes(16).toString('base64url');
       const expiresAtMs = nowMs + SESSION_TTL_MS;
-      const payload = who.kind === 'admin' ? { v: 1, k: 'admin', exp: expiresAtMs, n: nonce } : { v: 1, k: 'sponsor', s: who.sponsorId, kid: who.keyId, exp: expiresAtMs, n: nonce };
+      const payload = toPayload(who, expiresAtMs, nonce);
       const body = Buffer.from(JSON.stringify(payload)).toString('base64url');
-      const session: WebSession = who.kind === 'admin' ? { kind: 'admin', expiresAtMs, nonce } : { ...who, expiresAtMs, nonce };
+      const session = fromPayload(payload);
       return { token: `v1.${body}.${mac(`session\u0000${body}`).toString('base64url')}`, session };
     },
 
@@ -71,8 +98,7 @@ export function createSessionCodec(adminToken: string): SessionCodec {
       }
       const payload = PayloadSchema.safeParse(parsed);
       if (!payload.success || payload.data.exp <= nowMs) return null;
-      const p = payload.data;
-      return p.k === 'admin' ? { kind: 'admin', expiresAtMs: p.exp, nonce: p.n } : { kind: 'sponsor', sponsorId: p.s, keyId: p.kid, expiresAtMs: p.exp, nonce: p.n };
+      return fromPayload(payload.data);
     },
 
     csrfToken,

@@ -44,6 +44,12 @@ button.primary { font: inherit; background: var(--accent); color: #fff; border: 
 .badge.issued { color: var(--ok); border-color: #9fd3ad; }
 .badge.void { color: var(--bad); border-color: #f0b6c0; }
 .badge.adj { color: var(--warn); border-color: #e6c28f; }
+.badge.state-active, .badge.rn-verified, .badge.einv-issued, .badge.order-paid { color: var(--ok); border-color: #9fd3ad; }
+.badge.state-suspended, .badge.rn-pending, .badge.einv-pending, .badge.order-refunded { color: var(--warn); border-color: #e6c28f; }
+.badge.state-retired, .badge.rn-rejected, .badge.einv-rejected { color: var(--bad); border-color: #f0b6c0; }
+.badge.state-inventory, .badge.state-test, .badge.state-sold, .badge.rn-none, .badge.rn-superseded { color: var(--muted); border-color: var(--line); }
+div.einvoice { white-space: nowrap; }
+select { font: inherit; padding: .35rem .5rem; border: 1px solid #b8c0cc; border-radius: 4px; color: var(--ink); background: #fff; }
 .bar { background: #e8edf5; border-radius: 3px; height: .5rem; min-width: 6rem; overflow: hidden; }
 .bar > span { display: block; height: 100%; background: var(--accent); }
 .bar.hot > span { background: var(--warn); }

@@ -2,7 +2,7 @@ import type { SponsorKind } from '../../catalog/index.js';
 import type { DeadLetterView } from '../../ledger/dead-letter-routes.js';
 import type { IngestHealth } from '../dashboard-query.js';
 import { formatGb, formatMoney } from '../format.js';
-import { html } from '../html.js';
+import { html, type Html } from '../html.js';
 import { layout, type PageContext } from './layout.js';
 
 export interface SponsorSummary {
@@ -13,7 +13,24 @@ export interface SponsorSummary {
   totalAmount: string;
 }
 
-export function adminPage(ctx: PageContext, view: { month: string; currency: string; sponsors: SponsorSummary[]; health: IngestHealth }): string {
+export interface MerchantSummary {
+  id: string;
+  name: string;
+  taxId: string;
+}
+
+function merchantsSection(ctx: PageContext, merchants: MerchantSummary[]): Html {
+  const { t } = ctx;
+  const body =
+    merchants.length === 0
+      ? html`<p id="no-merchants">${t('noMerchants')}</p>`
+      : html`<table id="merchants"><thead><tr><th>${t('sponsorId')}</th><th>${t('sponsorName')}</th><th>${t('merchantTaxId')}</th><th></th></tr></thead>
+<tbody>${merchants.map((m) => html`<tr data-merchant="${m.id}"><td class="mono">${m.id}</td><td>${m.name}</td><td class="mono">${m.taxId}</td><td><a href="/app/merchants/${m.id}">${t('openPortal')}</a></td></tr>`)}</tbody></table>`;
+  return html`<section class="card"><h2>${t('merchantsTitle')}</h2>${body}</section>`;
+}
+
+/** `merchants` is null when this instance has no merchant portal (no SIM module wired in). */
+export function adminPage(ctx: PageContext, view: { month: string; currency: string; sponsors: SponsorSummary[]; merchants: MerchantSummary[] | null; health: IngestHealth }): string {
   const { t } = ctx;
   const { health } = view;
   return layout(
@@ -26,6 +43,7 @@ export function adminPage(ctx: PageContext, view: { month: string; currency: str
       (s) => html`<tr data-sponsor="${s.id}" data-amount="${s.totalAmount}"><td class="mono">${s.id}</td><td>${s.name}</td><td>${t(`sponsorKind_${s.kind}`)}</td><td class="num">${formatGb(s.totalBytes)}</td><td class="num">${formatMoney(s.totalAmount, view.currency)}</td>
   <td><a href="/app/sponsors/${s.id}">${t('openDashboard')}</a></td></tr>`,
     )}</tbody></table></section>
+${view.merchants ? merchantsSection(ctx, view.merchants) : html``}
 <div class="grid">
 <section class="card" id="ingest-health"><h2>${t('ingestHealth')}</h2>
 <table><thead><tr><th>${t('metric')}</th><th class="num">${t('value')}</th></tr></thead><tbody>

@@ -13,8 +13,19 @@ export interface PageContext {
   here: string;
   /** The sponsor whose pages are shown, for the navigation. */
   sponsor?: { id: string; name: string };
+  /** The merchant whose portal is shown, for the navigation. */
+  merchant?: { id: string; name: string };
+  /** The billing timezone, for instants shown to people (pages that show instants set it). */
+  timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements';
+}
+
+/** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
+export function homeOf(session: WebSession | null): string {
+  if (!session) return '/app/login';
+  if (session.kind === 'admin') return '/app/admin';
+  return session.kind === 'sponsor' ? `/app/sponsors/${session.sponsorId}` : `/app/merchants/${session.merchantId}`;
 }
 
 export const csrfField = (ctx: PageContext): Html => (ctx.csrf ? html`<input type="hidden" name="csrf" value="${ctx.csrf}">` : html``);
@@ -30,13 +41,19 @@ function navigation(ctx: PageContext): Html {
     const base = `/app/sponsors/${ctx.sponsor.id}`;
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
   }
+  if (ctx.merchant) {
+    const base = `/app/merchants/${ctx.merchant.id}`;
+    items.push(link('sims', `${base}/sims`, t('navSims')), link('orders', `${base}/orders`, t('navOrders')), link('statements', `${base}/statements`, t('navStatements')));
+  }
   return html`<nav>${items}</nav>`;
 }
 
 function who(ctx: PageContext): Html {
   const { t, session } = ctx;
   if (!session) return html``;
-  const text = session.kind === 'admin' ? t('signedInAsAdmin') + (ctx.sponsor ? ` · ${t('viewingSponsor', { sponsor: ctx.sponsor.id })}` : '') : t('signedInAsSponsor', { sponsor: session.sponsorId });
+  const viewing = ctx.sponsor ? ` · ${t('viewingSponsor', { sponsor: ctx.sponsor.id })}` : ctx.merchant ? ` · ${t('viewingMerchant', { merchant: ctx.merchant.id })}` : '';
+  const text =
+    session.kind === 'admin' ? t('signedInAsAdmin') + viewing : session.kind === 'sponsor' ? t('signedInAsSponsor', { sponsor: session.sponsorId }) : t('signedInAsMerchant', { merchant: session.merchantId });
   return html`<span class="who" id="who">${text}</span>
     <form method="post" action="/app/logout">${csrfField(ctx)}<button type="submit" id="logout">${t('logout')}</button></form>`;
 }
@@ -49,7 +66,7 @@ function languageSwitch(ctx: PageContext): Html {
 }
 
 export function layout(ctx: PageContext, title: string, body: Html, options: { scripts?: string[] } = {}): string {
-  const home = ctx.session?.kind === 'admin' ? '/app/admin' : ctx.session ? `/app/sponsors/${ctx.session.sponsorId}` : '/app/login';
+  const home = homeOf(ctx.session);
   return html`<!doctype html>
 <html lang="${ctx.lang}">
 <head>
