@@ -43,8 +43,34 @@ export function isValidTimeZone(timeZone: string): boolean {
 
 const OFFSET_NAME = /^GMT(?:([+-])(\d{2}):(\d{2})(?::(\d{2}))?)?$/;
 
-/** UTC offset of `timeZone` at `instantMs`, in milliseconds (east positive), e.g. +28 800 000 for +08:00. */
+const BUCKET_MS = 15 * MS_PER_MINUTE;
+const MAX_CACHED_BUCKETS = 200_000;
+/** zone → 15-minute bucket → the offset in force throughout that bucket (only buckets without a transition). */
+const offsetCache = new Map<string, Map<number, number>>();
+
+/**
+ * UTC offset of `timeZone` at `instantMs`, in milliseconds (east positive), e.g. +28 800 000 for +08:00.
+ * Hot: ingest asks it several times per record, and `Intl` formatting costs microseconds. A 15-minute bucket
+ * is cached only when the offset at its first and last millisecond agree, so a transition inside a bucket
+ * is always computed exactly.
+ */
 export function offsetAt(instantMs: number, timeZone: string): number {
+  let zone = offsetCache.get(timeZone);
+  if (zone === undefined) offsetCache.set(timeZone, (zone = new Map()));
+  const bucket = Math.floor(instantMs / BUCKET_MS);
+  const cached = zone.get(bucket);
+  if (cached !== undefined) return cached;
+  const start = bucket * BUCKET_MS;
+  const first = computeOffset(start, timeZone);
+  if (first === computeOffset(start + BUCKET_MS - 1, timeZone)) {
+    if (zone.size >= MAX_CACHED_BUCKETS) zone.clear();
+    zone.set(bucket, first);
+    return first;
+  }
+  return computeOffset(instantMs, timeZone);
+}
+
+function computeOffset(instantMs: number, timeZone: string): number {
   const parts = offsetFormat(timeZone).formatToParts(instantMs);
   const name = parts.find((part) => part.type === 'timeZoneName')?.value ?? '';
   const match = OFFSET_NAME.exec(name);
