@@ -53,6 +53,8 @@ export interface BulkLoadOptions {
   /** records per transaction */
   chunkRecords: number;
   methods: readonly BulkMethod[];
+  /** called before the connection closes (its backend process exits with it): the place to sample CPU */
+  beforeClose?(): void;
 }
 
 export async function measurePostgresBulk(options: BulkLoadOptions): Promise<BulkLoadResult[]> {
@@ -86,6 +88,7 @@ export async function measurePostgresBulk(options: BulkLoadOptions): Promise<Bul
       results.push({ method, label: LABELS[method], records: loaded, allocationRows, seconds, recordsPerSecond: loaded / seconds, rowsPerSecond: (loaded + allocationRows) / seconds, chunkRecords: options.chunkRecords });
     }
     await client.query('DROP TABLE IF EXISTS bench_raw_usage_records, bench_raw_allocations');
+    options.beforeClose?.();
     return results;
   } finally {
     await client.end();

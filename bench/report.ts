@@ -11,13 +11,13 @@ export function formatReport(r: Record<string, any>): string {
   const ratios = r.ratios ?? {};
   const quick = r.mode === 'quick';
   const lines: string[] = [];
-  const row = (label: string, value: string, target = '') => lines.push(`  ${label.padEnd(44)} ${value.padEnd(38)} ${target}`);
+  const row = (label: string, value: string, target = '') => lines.push(`  ${label.padEnd(54)} ${value.padEnd(46)} ${target}`);
   lines.push('');
   lines.push(`tbox-billing benchmark (${r.mode}) — ${r.machine.cpus} CPUs (${r.machine.cpuModel}), ${r.machine.memoryGiB} GiB, Node ${r.machine.node}`);
   lines.push(`service: dist/src/server.js with ${r.settings.database}; load generator in its own process; all on this machine`);
   if (r.machine.loadAverageAtStart) lines.push(`load average before / after the run: ${r.machine.loadAverageAtStart.join(' ')} / ${(r.machine.loadAverageAtEnd ?? []).join(' ')} (other work on the machine lowers every figure)`);
   lines.push('');
-  lines.push(`  ${''.padEnd(44)} ${'measured'.padEnd(38)} target (issue 6)`);
+  lines.push(`  ${''.padEnd(54)} ${'measured'.padEnd(46)} target (issue 6)`);
   lines.push('End to end: published → committed → acked, 50-record messages');
   const maxTarget = typeof e.recordsPerSecond === 'number' ? e.recordsPerSecond >= 100_000 : null;
   row('max throughput', `${n(e.recordsPerSecond)} records/s`, `≥ 100,000 records/s: ${verdict(maxTarget)}`);
@@ -47,7 +47,7 @@ export function formatReport(r: Record<string, any>): string {
     }
     const last = r.scaling[r.scaling.length - 1];
     const rssTarget = last.vehicles >= 10_000 ? last.rssMiB <= 500 : null;
-    lines.push(`  ${'10,000 connected vehicles, RSS ≤ 500 MiB'.padEnd(44)} ${''.padEnd(38)} ${quick ? 'n/a (quick: 1,000 vehicles)' : verdict(rssTarget)}`);
+    lines.push(`  ${'10,000 connected vehicles, RSS ≤ 500 MiB'.padEnd(54)} ${''.padEnd(46)} ${quick ? 'n/a (quick: 1,000 vehicles)' : verdict(rssTarget)}`);
   }
   if (r.exactlyOnce) {
     lines.push(`Ledger check: ${n(r.exactlyOnce.ledgerRecords)} records in usage_records, ${n(r.exactlyOnce.acceptedByAcks)} accepted by acks: ${r.exactlyOnce.equal ? 'equal' : 'DIFFERENT'}`);

@@ -277,8 +277,13 @@ async function main(): Promise<void> {
       if ((await countLedger(svc.databaseUrl)) === 0) log('PostgreSQL alone: skipped (the ledger is empty; run the max or fixed phase too)');
       else {
         log(`PostgreSQL alone: the same ledger rows into scratch copies of usage_records + allocations, ${settings.postgres.chunkRecords} records per transaction`);
-        const p = await measure(() => measurePostgresBulk({ url: svc.databaseUrl, ...settings.postgres, methods: ['copy', 'insert-unnest'] }));
-        const [copy, insert] = p.result as [BulkLoadResult, BulkLoadResult];
+        // CPU is sampled before the connection closes: its backend process exits with it.
+        const before = sampleCpu(tree());
+        let after: CpuSample | null = null;
+        const loaded = await measurePostgresBulk({ url: svc.databaseUrl, ...settings.postgres, methods: ['copy', 'insert-unnest'], beforeClose: () => (after = sampleCpu(tree())) });
+        const end: CpuSample = after ?? sampleCpu(tree());
+        const postgresCpu = svc.embeddedPostgres ? cpuBetween(before, end, [...end.cpu.keys()].filter((pid) => pid !== svc.pid)) : null;
+        const [copy, insert] = loaded as [BulkLoadResult, BulkLoadResult];
         const figures = (b: BulkLoadResult) => ({ label: b.label, recordsPerSecond: Math.round(b.recordsPerSecond), rowsPerSecond: Math.round(b.rowsPerSecond), records: b.records, allocationRows: b.allocationRows, seconds: Math.round(b.seconds * 100) / 100, chunkRecords: b.chunkRecords });
         results.raw = {
           ...(results.raw as object),
@@ -286,7 +291,8 @@ async function main(): Promise<void> {
           pgCopyTableRowsPerSecond: Math.round(copy.rowsPerSecond),
           pgCopy: figures(copy),
           pgInsertUnnest: figures(insert),
-          pgCpuPercent: p.postgres ? Math.round(p.postgres.percent) : null,
+          /** PostgreSQL's CPU over the phase (reading the sample back and building the scratch tables included) */
+          pgCpuPercent: postgresCpu ? Math.round(postgresCpu.percent) : null,
         };
         for (const b of [copy, insert]) log(`  ${Math.round(b.recordsPerSecond).toLocaleString('en-US')} records/s (${Math.round(b.rowsPerSecond).toLocaleString('en-US')} table rows/s) — ${b.label}`);
       }
