@@ -1,6 +1,6 @@
 import { createHash, randomInt } from 'node:crypto';
+import { listen } from '../shared/listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { z } from 'zod';
 import { invoiceProblem, type InvoiceDocument } from '../../src/einvoice/compose.js';
 import { checkUscc } from '../../src/shared/identifiers.js';
@@ -198,15 +198,10 @@ export async function startTaxSimulator(options: TaxSimulatorOptions = {}): Prom
   const server = createServer((request, response) => {
     void handle(request, response).catch(() => send(response, 500, { error: { code: 'INTERNAL', message: 'simulator failure' } }));
   });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = await listen(server, options);
 
   const simulator: TaxSimulator = {
-    url: `http://${host}:${address.port}`,
+    url,
     injectFault(mode, count = 1) {
       for (let i = 0; i < count; i++) faults.push(mode);
     },

@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { listen } from '../shared/listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { checkResidentId, checkUscc } from '../../src/shared/identifiers.js';
 
 /**
@@ -159,15 +159,10 @@ export async function startRealNameSimulator(options: RealNameSimulatorOptions =
     else send(response, 200, answer);
   }
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
-  });
-  const address = server.address() as AddressInfo;
-  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+  const url = await listen(server, options);
 
   const simulator: RealNameSimulator = {
-    url: `http://${host}:${address.port}`,
+    url,
     injectFault(mode, count = 1) {
       for (let i = 0; i < count; i++) faults.push(mode);
     },
