@@ -1,10 +1,9 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 import { formatGb, formatMoney } from '../../src/web/format.js';
-import { SPLIT_RECORD, startWebFixture } from './web-fixture.js';
+import { SPLIT_RECORD, openBrowser, startWebFixture } from './web-fixture.js';
 
 // The dashboard in a real browser (issue 4): Debian's chromium driven by playwright-core. Sign in with a
 // sponsor key, read the month's figures and compare them with the API, switch zh-CN ↔ en, open an
@@ -34,25 +33,8 @@ async function addFleetTraffic(): Promise<void> {
 }
 await addFleetTraffic();
 
-const browser: Browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-t.teardown(() => browser.close());
-const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 900 } });
-// Any script error, CSP violation or failed load on any of our pages (every tab) fails the test.
-const problems: string[] = [];
-context.on('page', (tab) => {
-  tab.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  tab.on('console', (message) => {
-    // Failed loads are reported by URL below; the favicon the printable invoice does not declare is not ours.
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
-  });
-  tab.on('response', (response) => {
-    if (response.status() >= 400 && !response.url().endsWith('/favicon.ico')) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-  });
-});
-const page: Page = await context.newPage();
+// The printable invoice declares no favicon; that 404 is the browser's, not ours.
+const { context, page, problems } = await openBrowser(t, { ignoreFailedUrl: (url) => url.endsWith('/favicon.ico') });
 
 const api = async (url: string) => (await fx.svc.request('GET', url, { token: fx.keys.oem })).body;
 

@@ -1,12 +1,12 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 import { formatMoney } from '../../src/web/format.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { createMerchant, importSims, residentId, startSimStack } from '../integration/sims-support.js';
+import { openBrowser } from './web-fixture.js';
 
 // The merchant portal in a real browser (issue 5): Debian's chromium driven by playwright-core. A merchant
 // signs in with its API key, sees its cards, its orders with their e-invoices, and a monthly statement equal
@@ -36,24 +36,7 @@ await admin(`/v1/sims/${cards[0]}/recharges`, { externalOrderId: 'SHOP-1005', pl
 
 const api = async (url: string) => (await svc.request('GET', url, { token: key })).body;
 
-const browser: Browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-});
-t.teardown(() => browser.close());
-const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 900 } });
-// Any script error, CSP violation or failed load on any page fails the test.
-const problems: string[] = [];
-context.on('page', (tab) => {
-  tab.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
-  tab.on('console', (message) => {
-    if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
-  });
-  tab.on('response', (response) => {
-    if (response.status() >= 400) problems.push(`HTTP ${response.status()}: ${response.url()}`);
-  });
-});
-const page: Page = await context.newPage();
+const { context, page, problems } = await openBrowser(t);
 const artifacts = path.join(PROJECT_ROOT, 'test-artifacts');
 await mkdir(artifacts, { recursive: true });
 

@@ -1,4 +1,5 @@
 import type { LightMyRequestResponse } from 'fastify';
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { manualClock, startTestService, type TestService } from '../helpers/service.js';
 
 /**
@@ -124,4 +125,33 @@ export function csrfOf(page: string): string {
   const match = /name="csrf" value="([^"]+)"/.exec(page);
   if (!match) throw new Error('no csrf field on the page');
   return match[1]!;
+}
+
+/**
+ * Debian's Chromium, headless, with one tab: any script error, CSP violation or failed load on any tab
+ * of the context lands in `problems` (the tests assert it stays empty). The background-networking flags
+ * keep Chromium from dialling out of this closed network.
+ */
+export async function openBrowser(
+  t: { teardown(fn: () => unknown): void },
+  options: { ignoreFailedUrl?: (url: string) => boolean } = {},
+): Promise<{ browser: Browser; context: BrowserContext; page: Page; problems: string[] }> {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+  t.teardown(() => browser.close());
+  const context = await browser.newContext({ locale: 'en-US', viewport: { width: 1366, height: 900 } });
+  const problems: string[] = [];
+  context.on('page', (tab) => {
+    tab.on('pageerror', (error) => problems.push(`pageerror: ${error.message}`));
+    tab.on('console', (message) => {
+      // Failed loads are reported by URL below.
+      if (message.type() === 'error' && !message.text().startsWith('Failed to load resource')) problems.push(`console: ${message.text()}`);
+    });
+    tab.on('response', (response) => {
+      if (response.status() >= 400 && !options.ignoreFailedUrl?.(response.url())) problems.push(`HTTP ${response.status()}: ${response.url()}`);
+    });
+  });
+  return { browser, context, page: await context.newPage(), problems };
 }
