@@ -1,3 +1,4 @@
+import { grantTraverse } from '../../src/shared/db/embedded.js';
 import { spawn, execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmod, chown, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
@@ -83,7 +84,8 @@ export async function startPgServer(): Promise<PgServer> {
   await mkdir(dataDir, { mode: 0o700 });
   await writeFile(passwordFile, `${PASSWORD}\n`, { mode: 0o600 });
   if (user) {
-    // As root the server runs as `postgres`, which must traverse the temp dir and own the data directory.
+    // As root the server runs as `postgres`, which must reach the binaries, traverse the temp dir and own the data directory.
+    await grantTraverse(path.dirname(binaries.initdb));
     await chmod(root, 0o711);
     await chown(dataDir, user.uid, user.gid);
     await chown(passwordFile, user.uid, user.gid);

