@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OutboxPublisher } from '../controls/outbox-publisher.js';
-import { ensureAllocationPartitions, insertDeadLetters } from '../ledger/repository.js';
+import { createAllocationPartitions, insertDeadLetters, MissingPartitionsError } from '../ledger/repository.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
-import { formatInstant, monthOf } from '../shared/time.js';
+import { formatInstant } from '../shared/time.js';
 import { ackTopic } from '../mqtt/topics.js';
 import { messageErrorAck, type Ack } from './ack.js';
 import type { IngestMetrics } from './metrics.js';
@@ -47,6 +47,7 @@ interface Pending extends PreparedMessage {
 export function createIngest(options: IngestOptions) {
   const { pool, clock, logger, metrics } = options;
   const log = logger.child({ component: 'ingest' });
+  const partitions = createAllocationPartitions(pool);
   let pending: Pending[] = [];
   let pendingRecords = 0;
   let timer: NodeJS.Timeout | null = null;
@@ -55,7 +56,7 @@ export function createIngest(options: IngestOptions) {
 
   function submit(usage: IncomingUsage): Promise<void> {
     const receivedAtMs = clock.now();
-    const parsed = parseUsageMessage(usage.payload);
+    const parsed = parseUsageMessage(usage.payload, { maxLinkMbps: options.runtime.maxLinkMbps });
     const records = parsed.ok ? parsed.records.length : 1;
     return new Promise<void>((resolve, reject) => {
       pending.push({ ...usage, receivedAtMs, parsed, records, resolve, reject });
@@ -93,32 +94,21 @@ export function createIngest(options: IngestOptions) {
   function startWrite(): void {
     if (pending.length === 0) return;
     const batch = takeBatch();
-    writing = writeWithRetry(batch).finally(() => {
+    writing = writeOrBisect(batch).finally(() => {
       writing = null;
       schedule();
     });
   }
 
-  async function writeWithRetry(batch: Pending[]): Promise<void> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await writeOrBisect(batch);
-        return;
-      } catch (error) {
-        // Only transient failures reach here (see writeOrBisect): pause, then retry the same batch.
-        const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
-        metrics.retries.inc();
-        log.warn({ err: describe(error), attempt, delayMs: delay }, 'database unavailable; ingest paused');
-        await new Promise((resolve) => setTimeout(resolve, delay));
-      }
-    }
-  }
-
+  /**
+   * DESIGN 7: a batch failing on its data is bisected down to the message that fails alone. A transient
+   * failure (the database away, see isTransient) is retried where it happened, on the part of the batch
+   * being written: halves already committed are never written, acked or dead-lettered again.
+   */
   async function writeOrBisect(batch: Pending[]): Promise<void> {
     try {
-      await commit(batch);
+      await untilNotTransient(() => commit(batch));
     } catch (error) {
-      if (isTransient(error)) throw error;
       if (batch.length > 1) {
         metrics.bisections.inc();
         const half = Math.ceil(batch.length / 2);
@@ -130,15 +120,31 @@ export function createIngest(options: IngestOptions) {
     }
   }
 
+  /** Runs `step` until it succeeds or fails with an error that is not transient (which it throws). */
+  async function untilNotTransient(step: () => Promise<void>): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await step();
+        return;
+      } catch (error) {
+        if (error instanceof MissingPartitionsError) {
+          // Not a failure: the batch needs a month's partition first (created outside its transaction).
+          await untilNotTransient(() => partitions.create(error.months));
+          continue;
+        }
+        if (!isTransient(error)) throw error;
+        const delay = Math.min(5_000, 100 * 2 ** Math.min(attempt, 6));
+        metrics.retries.inc();
+        log.warn({ err: describe(error), attempt, delayMs: delay }, 'database unavailable; ingest paused');
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
   async function commit(batch: Pending[]): Promise<void> {
     const started = performance.now();
-    const months = new Set<string>();
-    for (const message of batch) {
-      if (message.parsed.ok) for (const r of message.parsed.records) if (r.ok) months.add(monthOf(r.record.startMs, options.runtime.timezone));
-    }
-    await ensureAllocationPartitions(pool, [...months]);
     const nowMs = clock.now();
-    const outcome = await withTransaction(pool, (client) => writeBatch(client, options.runtime, batch, nowMs));
+    const outcome = await withTransaction(pool, (client) => writeBatch(client, options.runtime, batch, nowMs, partitions));
     metrics.commitSeconds.observe((performance.now() - started) / 1000);
     metrics.batchRecords.observe(batch.reduce((n, m) => n + m.records, 0));
     metrics.records.inc({ outcome: 'accepted' }, outcome.counts.accepted);
@@ -156,7 +162,9 @@ export function createIngest(options: IngestOptions) {
     metrics.poisonMessages.inc();
     log.error({ err: describe(error), vin: message.vin }, 'message failed alone; dead-lettered as INTERNAL_ERROR');
     const reason = 'the message could not be committed; resend it later';
-    await insertDeadLetters(pool, [{ vin: message.vin, topic: message.topic, code: 'INTERNAL_ERROR', reason, recordIndex: null, seq: null, payload: message.payload, receivedAtMs: message.receivedAtMs }]);
+    const deadLetter = { vin: message.vin, topic: message.topic, code: 'INTERNAL_ERROR', reason, recordIndex: null, seq: null, payload: message.payload, receivedAtMs: message.receivedAtMs };
+    // The ack must go out even if the dead letter cannot be stored: the device keeps the message (retryable).
+    await untilNotTransient(() => insertDeadLetters(pool, [deadLetter])).catch((failure: unknown) => log.error({ err: describe(failure), vin: message.vin }, 'dead letter could not be stored'));
     const sha = message.parsed.ok ? sha256Prefix(message.payload) : message.parsed.payloadSha256;
     await acknowledge(message, messageErrorAck({ code: 'INTERNAL_ERROR', message: reason, retryable: true, batch: message.parsed.batch, payloadSha256: sha }, formatInstant(clock.now(), options.runtime.timezone)));
   }
@@ -188,11 +196,26 @@ export function createIngest(options: IngestOptions) {
 
 export type Ingest = ReturnType<typeof createIngest>;
 
-/** Connection loss, shutdown, overload, serialization failures: retry the batch as it is. */
+/** SQLSTATE classes and codes worth waiting out: 08 connection exception, 53 insufficient resources, 57P
+ * operator intervention (shutdown, crash recovery), 58 system error, 40001 serialization failure, 40P01
+ * deadlock, 55P03 lock not available. */
+const TRANSIENT_SQLSTATE = /^(08|53|57P|58|40001$|40P01$|55P03$)/;
+/** Socket errors of node:net and DNS. */
+const TRANSIENT_SYSCALL = /^(ECONNREFUSED|ECONNRESET|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH|ENETDOWN)$/;
+/** What pg and pg-pool throw, without a code, when the connection is gone or cannot be had. */
+const TRANSIENT_MESSAGE = /^(Connection terminated|Connection ended unexpectedly|timeout exceeded when trying to connect|Client has encountered a connection error|Client was closed and is not queryable|Cannot use a pool after calling end)/;
+
+/**
+ * Is this the database being away (wait and retry the same work) rather than something about the data
+ * (bisect to the failing message)? Only connection-class failures are transient: an error this list does
+ * not know — a programming error, a constraint, a value PostgreSQL refuses — is not, so one bad message
+ * can never pause ingest for everyone (issue 10).
+ */
 export function isTransient(error: unknown): boolean {
-  const code = (error as { code?: unknown } | null)?.code;
-  if (typeof code !== 'string') return true; // socket errors, "Connection terminated", pool timeouts
-  return /^(08|53|57P|58|40001|40P01|55P03|ECONN|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN)/.test(code);
+  if (!(error instanceof Error)) return false;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string') return TRANSIENT_SQLSTATE.test(code) || TRANSIENT_SYSCALL.test(code);
+  return TRANSIENT_MESSAGE.test(error.message);
 }
 
 function describe(error: unknown): string {

@@ -27,6 +27,24 @@ const MAX_PKG_CHARS = 255;
 const EPOCH_PATTERN = /^[A-Za-z0-9-]{1,36}$/;
 const DEFAULT_EPOCH = '0';
 const MS_PER_DAY = 86_400_000;
+/**
+ * Instants a record may carry: 2000-01-01T00:00Z inclusive to 2100-01-01T00:00Z exclusive. Nothing
+ * before the first connected car or after this century is usage; the bound keeps device input from
+ * reaching month arithmetic and partition names with a year of 0000 or 10000 (issue 10).
+ */
+export const MIN_RECORD_INSTANT_MS = Date.UTC(2000, 0, 1);
+export const MAX_RECORD_INSTANT_MS = Date.UTC(2100, 0, 1);
+/**
+ * Default catalog `billing.maxLinkMbps`: 10,000 Mbit/s (up + down). A vehicle's 5G module peaks at a few
+ * Gbit/s (3GPP NR Sub-6 with the carrier aggregation of current T-Box modems), so no real record comes
+ * near it, while a tampered record (2^40 bytes in one minute is ~147,000 Mbit/s) is refused.
+ */
+export const DEFAULT_MAX_LINK_MBPS = 10_000;
+/**
+ * Records are judged over at least one minute: T-Box flow collectors often report minute-truncated
+ * instants (start = end for a flow shorter than a minute), so a shorter span says little about the rate.
+ */
+export const MIN_LINK_SPAN_MS = 60_000;
 
 export type Proto = 'tcp' | 'udp' | 'icmp' | 'other';
 export type Iface = 'tbox' | 'hotspot';
@@ -297,10 +315,30 @@ const TIMESTAMP_EXPECTED = 'an RFC 3339 timestamp with an offset';
 
 const TimestampSchema = z.string(expected(TIMESTAMP_EXPECTED)).transform((text, ctx) => {
   const ms = parseOffsetTimestamp(text);
-  return ms ?? customIssue(ctx, text, `must be ${TIMESTAMP_EXPECTED}, got ${showValue(text)}`);
+  if (ms === null) return customIssue(ctx, text, `must be ${TIMESTAMP_EXPECTED}, got ${showValue(text)}`);
+  if (ms < MIN_RECORD_INSTANT_MS || ms >= MAX_RECORD_INSTANT_MS) {
+    return customIssue(ctx, text, `must be from ${iso(MIN_RECORD_INSTANT_MS)} up to (not including) ${iso(MAX_RECORD_INSTANT_MS)}, got ${showValue(text)}`);
+  }
+  return ms;
 });
 
+/**
+ * What makes a string field unstorable, or null: a number rewritten to a marker (it was not a string),
+ * a NUL character (PostgreSQL text refuses U+0000) or a lone surrogate (not Unicode: it would be stored
+ * as U+FFFD and a resend would no longer compare equal).
+ */
+const LONE_SURROGATE = /\p{Cs}/u; // in `u` mode a surrogate pair is one code point, so only lone halves match
+
+function textProblem(text: string): string | null {
+  if (isMarker(text as unknown)) return `must be a string, got ${showValue(text)}`;
+  if (text.includes('\u0000')) return 'must not contain a NUL character (U+0000)';
+  if (LONE_SURROGATE.test(text)) return 'must be well-formed Unicode (no lone surrogates)';
+  return null;
+}
+
 const HostSchema = z.string(expected('a string')).transform((raw, ctx) => {
+  const problem = textProblem(raw);
+  if (problem !== null) return customIssue(ctx, raw, problem);
   if (exceedsChars(raw, MAX_HOST_CHARS)) {
     return customIssue(ctx, raw, `must be at most ${MAX_HOST_CHARS} characters, got ${charCount(raw)}`);
   }
@@ -313,8 +351,11 @@ const IpSchema = z.string(expected('an IPv4 or IPv6 address')).transform((text, 
   return parsed?.canonical ?? customIssue(ctx, text, `must be an IPv4 or IPv6 address, got ${showValue(text)}`);
 });
 
-const PkgSchema = z.string(expected('a string')).refine((pkg) => !exceedsChars(pkg, MAX_PKG_CHARS), {
-  error: (issue) => `must be at most ${MAX_PKG_CHARS} characters, got ${charCount(String(issue.input))}`,
+const PkgSchema = z.string(expected('a string')).transform((pkg, ctx) => {
+  const problem = textProblem(pkg);
+  if (problem !== null) return customIssue(ctx, pkg, problem);
+  if (exceedsChars(pkg, MAX_PKG_CHARS)) return customIssue(ctx, pkg, `must be at most ${MAX_PKG_CHARS} characters, got ${charCount(pkg)}`);
+  return pkg;
 });
 
 const ProtoSchema = z.enum(['tcp', 'udp', 'icmp', 'other'], expected('one of tcp, udp, icmp, other'));
@@ -381,13 +422,33 @@ function recordMessage(error: z.ZodError): string {
     .join('; ');
 }
 
-function parseRecord(input: unknown, index: number): RecordResult {
+/**
+ * The most bytes (up + down) a link of `maxLinkMbps` carries over the record's span, judged over at
+ * least MIN_LINK_SPAN_MS: Mbit/s × 125 = bytes per millisecond.
+ */
+export function maxLinkBytes(record: Pick<UsageRecord, 'startMs' | 'endMs'>, maxLinkMbps: number): bigint {
+  return BigInt(maxLinkMbps) * 125n * BigInt(Math.max(MIN_LINK_SPAN_MS, record.endMs - record.startMs));
+}
+
+function linkProblem(record: UsageRecord, maxLinkMbps: number): string | null {
+  const bytes = record.up + record.down;
+  const limit = maxLinkBytes(record, maxLinkMbps);
+  if (bytes <= limit) return null;
+  const span = record.endMs - record.startMs;
+  return `up + down: ${bytes} bytes in ${span} ms is more than a ${maxLinkMbps} Mbit/s link carries (at most ${limit} bytes, judged over at least ${MIN_LINK_SPAN_MS / 1000} s; catalog billing.maxLinkMbps)`;
+}
+
+function parseRecord(input: unknown, index: number, maxLinkMbps: number): RecordResult {
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     const message = `record: must be an object, got ${showValue(input)}`;
     return { index, ok: false, seq: null, code: 'INVALID_RECORD', message, retryable: false };
   }
   const result = UsageRecordSchema.safeParse(input);
-  if (result.success) return { index, ok: true, record: result.data };
+  if (result.success) {
+    const implausible = linkProblem(result.data, maxLinkMbps);
+    if (implausible === null) return { index, ok: true, record: result.data };
+    return { index, ok: false, seq: result.data.seq, code: 'INVALID_RECORD', message: implausible, retryable: false };
+  }
   const seq = readInteger((input as { seq?: unknown }).seq, MAX_SAFE);
   return {
     index,
@@ -424,7 +485,13 @@ function reject(payload: Buffer, code: MessageRejectionCode, message: string, ba
  * A leading byte order mark is ignored (RFC 8259 section 8.1 allows it). Duplicate keys: the last wins,
  * as with JSON.parse. Unknown fields are ignored at every level.
  */
-export function parseUsageMessage(payload: Buffer): MessageResult {
+export interface ParseOptions {
+  /** catalog `billing.maxLinkMbps` (default DEFAULT_MAX_LINK_MBPS): the most a record's bytes may imply */
+  maxLinkMbps?: number;
+}
+
+export function parseUsageMessage(payload: Buffer, options: ParseOptions = {}): MessageResult {
+  const maxLinkMbps = options.maxLinkMbps ?? DEFAULT_MAX_LINK_MBPS;
   if (payload.length > MAX_USAGE_PAYLOAD_BYTES) {
     const message = `payload: ${payload.length} bytes exceeds the limit of ${MAX_USAGE_PAYLOAD_BYTES}`;
     return reject(payload, 'INVALID_PAYLOAD', message, null);
@@ -474,7 +541,7 @@ export function parseUsageMessage(payload: Buffer): MessageResult {
     return reject(payload, 'INVALID_PAYLOAD', text, batch);
   }
   const results: RecordResult[] = new Array(records.length);
-  for (let index = 0; index < records.length; index++) results[index] = parseRecord(records[index], index);
+  for (let index = 0; index < records.length; index++) results[index] = parseRecord(records[index], index, maxLinkMbps);
   return { ok: true, batch: Number(batchValue), epoch, records: results };
 }
 

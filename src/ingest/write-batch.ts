@@ -10,8 +10,10 @@ import {
   insertRecords,
   loadFunding,
   lockVehicles,
+  MissingPartitionsError,
   recordKey,
   saveFunding,
+  type AllocationPartitions,
   type AllocationRow,
   type DeadLetter,
   type LedgerRecord,
@@ -51,7 +53,13 @@ interface Candidate {
  * replay changes nothing), update counters, rollups and controls, store every rejection as a dead letter.
  * Returns the acks to send after the commit.
  */
-export async function writeBatch(client: PoolClient, runtime: CatalogRuntime, messages: readonly PreparedMessage[], nowMs: number): Promise<BatchOutcome> {
+export async function writeBatch(
+  client: PoolClient,
+  runtime: CatalogRuntime,
+  messages: readonly PreparedMessage[],
+  nowMs: number,
+  partitions: Pick<AllocationPartitions, 'missing'>,
+): Promise<BatchOutcome> {
   const serverTime = formatInstant(nowMs, runtime.timezone);
   const vins = [...new Set(messages.filter((m) => m.parsed.ok).map((m) => m.vin))].sort();
   const vehicles = await lockVehicles(client, vins);
@@ -143,7 +151,11 @@ export async function writeBatch(client: PoolClient, runtime: CatalogRuntime, me
   if (billable.length > 0) {
     const billableVins = [...new Set(billable.map((c) => c.ledger.vin))].sort();
     // The records' months for allocation, and the current month for the controls evaluated at now.
-    const months = [...new Set([monthOf(nowMs, runtime.timezone), ...billable.map((c) => monthOf(c.record.startMs, runtime.timezone))])];
+    const recordMonths = billable.map((c) => monthOf(c.record.startMs, runtime.timezone));
+    // Only months that allocations are written to get a partition (the writer creates them and retries).
+    const missing = partitions.missing(recordMonths);
+    if (missing.length > 0) throw new MissingPartitionsError(missing);
+    const months = [...new Set([monthOf(nowMs, runtime.timezone), ...recordMonths])];
     const initial = await loadFunding(client, billableVins, months);
     // DESIGN 4.2: bytes whose start falls while the card was in `test` go to payer `none`, never invoiced.
     const testWindows = await loadSimTestWindows(client, billableVins);

@@ -293,27 +293,45 @@ export async function insertDeadLetters(client: PoolClient | Pool, letters: read
   );
 }
 
-const knownPartitions = new WeakMap<Pool, Set<string>>();
-
 /**
- * Creates the monthly partitions of `allocations` a batch needs, before its transaction (DDL takes locks
- * a hot transaction should not). Safe when several workers race: an existing partition is fine.
+ * The monthly partitions of `allocations` (DESIGN 7: partitioned by month, created on demand). The batch
+ * writer asks which months it lacks before inserting allocations; they are then created outside the batch
+ * transaction (DDL takes locks a hot transaction should not) and the batch is written again. So only a
+ * month that allocations are really written to gets a partition: never one named by a rejected record.
  */
-export async function ensureAllocationPartitions(pool: Pool, months: readonly string[]): Promise<void> {
-  let known = knownPartitions.get(pool);
-  if (!known) knownPartitions.set(pool, (known = new Set()));
-  for (const month of months) {
-    if (known.has(month)) continue;
-    if (!/^\d{4}-\d{2}$/.test(month)) throw new Error(`not a month: ${month}`);
-    const [year, mon] = month.split('-').map(Number) as [number, number];
-    const next = mon === 12 ? `${year + 1}-01` : `${year}-${String(mon + 1).padStart(2, '0')}`;
-    const name = `allocations_${month.replace('-', '_')}`;
-    try {
-      await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);
-    } catch (error) {
-      // 42P07 duplicate_table: another worker created it between our check and our CREATE
-      if ((error as { code?: string }).code !== '42P07') throw error;
-    }
-    known.add(month);
+export function createAllocationPartitions(pool: Pool) {
+  const known = new Set<string>();
+  return {
+    /** The months of `months` not known to have a partition (no I/O). */
+    missing(months: Iterable<string>): string[] {
+      return [...new Set(months)].filter((month) => !known.has(month));
+    },
+    /** Creates them; safe when several workers race (an existing partition is fine). */
+    async create(months: readonly string[]): Promise<void> {
+      for (const month of months) {
+        if (known.has(month)) continue;
+        if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new RangeError(`not a month: ${month}`);
+        const [year, mon] = month.split('-').map(Number) as [number, number];
+        const next = mon === 12 ? `${year + 1}-01` : `${year}-${String(mon + 1).padStart(2, '0')}`;
+        const name = `allocations_${month.replace('-', '_')}`;
+        try {
+          await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);
+        } catch (error) {
+          // 42P07 duplicate_table: another worker created it between our check and our CREATE
+          if ((error as { code?: string }).code !== '42P07') throw error;
+        }
+        known.add(month);
+      }
+    },
+  };
+}
+
+export type AllocationPartitions = ReturnType<typeof createAllocationPartitions>;
+
+/** Thrown inside a batch transaction that needs partitions not yet created; the writer creates them and retries. */
+export class MissingPartitionsError extends Error {
+  constructor(readonly months: readonly string[]) {
+    super(`allocation partitions missing: ${months.join(', ')}`);
+    this.name = 'MissingPartitionsError';
   }
 }

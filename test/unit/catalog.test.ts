@@ -147,6 +147,8 @@ runCases('schema errors, one per rule', [
   { name: 'lower-case currency', change: (f) => { billing(f).currency = 'cny'; }, problems: [{ file: BILLING, path: 'billing.currency', message: '3 uppercase letters' }] },
   { name: 'billing taxRate of 1', change: (f) => { billing(f).taxRate = '1'; }, problems: [{ file: BILLING, path: 'billing.taxRate', message: 'in [0, 1)' }] },
   { name: 'negative closeAfterDays', change: (f) => { billing(f).closeAfterDays = -1; }, problems: [{ file: BILLING, path: 'billing.closeAfterDays', message: 'must be ≥ 0' }] },
+  { name: 'zero maxLinkMbps', change: (f) => { billing(f).maxLinkMbps = 0; }, problems: [{ file: BILLING, path: 'billing.maxLinkMbps', message: 'must be > 0' }] },
+  { name: 'maxLinkMbps beyond 1 Tbit/s', change: (f) => { billing(f).maxLinkMbps = 1_000_001; }, problems: [{ file: BILLING, path: 'billing.maxLinkMbps', message: 'must be at most 1000000 (1 Tbit/s)' }] },
   { name: 'overage mapping with unknown key', change: (f) => { f[BILLING]!.overage = { payer: 'oem-acme', price: '8.00' }; }, problems: [{ file: BILLING, path: 'overage.price', message: 'unknown key' }, { file: BILLING, path: 'overage.pricePerGiB', message: 'is required' }] },
   { name: 'overage list entry without price', change: (f) => { f[BILLING]!.overage = [{ automaker: 'oem-acme' }]; }, problems: [{ file: BILLING, path: 'overage[0].pricePerGiB', message: 'is required' }] },
   { name: 'overage of the wrong type', change: (f) => { f[BILLING]!.overage = '8.00'; }, problems: [{ file: BILLING, path: 'overage', message: 'must be a mapping {payer?, pricePerGiB} or a list' }] },

@@ -5,6 +5,8 @@ import {
   MAX_USAGE_PAYLOAD_BYTES,
   checkRecordTime,
   classifyRepeats,
+  DEFAULT_MAX_LINK_MBPS,
+  maxLinkBytes,
   parseUsageMessage,
   sameUsageRecord,
   type MessageRejection,
@@ -19,6 +21,8 @@ const TWO_40 = 2n ** 40n;
 
 /** Record fields as raw JSON text, so tests can write tokens like `1.0` that JSON.stringify cannot. */
 type RawFields = Record<string, string | undefined>;
+
+const DAY_LATER = '"2026-11-04T08:15:00.000+08:00"';
 
 const BASE: RawFields = {
   seq: '90817',
@@ -94,7 +98,8 @@ const FIELD_CASES: Array<[string, RawFields, Expect]> = [
   ['seq missing', { seq: undefined }, { error: /^seq: is required$/ }],
   // up, down: JSON integers 0..2^40
   ['up 0', { up: '0' }, { field: 'up', value: 0n }],
-  ['up 2^40', { up: '1099511627776' }, { field: 'up', value: TWO_40 }],
+  // 2^40 bytes are within the link limit only over a long span (issue 10: billing.maxLinkMbps)
+  ['up 2^40', { up: '1099511627776', end: DAY_LATER }, { field: 'up', value: TWO_40 }],
   ['up 2^40+1', { up: '1099511627777' }, { error: /^up: must be at most 1099511627776, got 1099511627777$/ }],
   ['up 2^53+1 is not rounded', { up: '9007199254740993' }, { error: /^up: must be at most 1099511627776, got 9007199254740993$/ }],
   ['up -1', { up: '-1' }, { error: /^up: must be a non-negative integer, got -1$/ }],
@@ -109,7 +114,7 @@ const FIELD_CASES: Array<[string, RawFields, Expect]> = [
   ['up as a string', { up: '"1024"' }, { error: /^up: must be a non-negative integer, got "1024"$/ }],
   ['up true', { up: 'true' }, { error: /^up: must be a non-negative integer, got true$/ }],
   ['up missing', { up: undefined }, { error: /^up: is required$/ }],
-  ['down 2^40', { down: '1099511627776' }, { field: 'down', value: TWO_40 }],
+  ['down 2^40', { down: '1099511627776', end: DAY_LATER }, { field: 'down', value: TWO_40 }],
   ['down 2^40+1', { down: '1099511627777' }, { error: /^down: must be at most/ }],
   ['down 1.5', { down: '1.5' }, { error: /^down: must be a JSON integer/ }],
   ['down -7', { down: '-7' }, { error: /^down: must be a non-negative integer/ }],
@@ -174,6 +179,26 @@ const FIELD_CASES: Array<[string, RawFields, Expect]> = [
   ['pkg 255 astral chars (510 UTF-16 units)', { pkg: json('😀'.repeat(255)) }, { field: 'pkg', value: '😀'.repeat(255) }],
   ['pkg 256 chars', { pkg: json('p'.repeat(256)) }, { error: /^pkg: must be at most 255 characters, got 256$/ }],
   ['pkg a number', { pkg: '7' }, { error: /^pkg: must be a string, got 7$/ }],
+  // Issue 10: what PostgreSQL cannot store, and instants outside 2000..2099, are INVALID_RECORD at parse time.
+  ['pkg with NUL', { pkg: json('com.a\u0000b') }, { error: /^pkg: must not contain a NUL character \(U\+0000\)$/ }],
+  ['pkg with a lone surrogate', { pkg: '"com.a\\ud800"' }, { error: /^pkg: must be well-formed Unicode/ }],
+  ['pkg with a surrogate pair', { pkg: json('com.😀') }, { field: 'pkg', value: 'com.😀' }],
+  ['host with NUL', { host: json('tile.amap.com\u0000') }, { error: /^host: must not contain a NUL character/ }],
+  ['host with a lone surrogate', { host: '"\\udc00.amap.com"' }, { error: /^host: must be well-formed Unicode/ }],
+  ['host 1.5', { host: '1.5' }, { error: /^host: must be a string, got 1\.5$/ }],
+  ['host 12345678901234567', { host: '12345678901234567' }, { error: /^host: must be a string, got 12345678901234567$/ }],
+  ['start 2000-01-01T00:00Z (first instant)', { start: '"2000-01-01T00:00:00Z"', end: '"2000-01-01T00:01:00Z"' }, { field: 'startMs', value: Date.UTC(2000, 0, 1) }],
+  ['start just before 2000', { start: '"1999-12-31T23:59:59.999Z"' }, { error: /^start: must be from 2000-01-01T00:00:00.000Z up to \(not including\) 2100-01-01T00:00:00.000Z, got "1999-12-31T23:59:59.999Z"$/ }],
+  ['start 2000-01-01 in +08:00 (1999 in UTC)', { start: '"2000-01-01T00:00:00+08:00"' }, { error: /^start: must be from/ }],
+  ['end 2099-12-31T23:59:59.999Z (last instant)', { start: '"2099-12-31T23:59:00Z"', end: '"2099-12-31T23:59:59.999Z"' }, { field: 'endMs', value: Date.UTC(2100, 0, 1) - 1 }],
+  ['end 2100-01-01T00:00Z', { start: '"2099-12-31T23:59:00Z"', end: '"2100-01-01T00:00:00Z"' }, { error: /^end: must be from/ }],
+  ['start year 0000', { start: '"0000-01-01T00:00:00Z"' }, { error: /^start: must be from/ }],
+  ['start year 9999 at -23:59 (10000 in UTC)', { start: '"9999-12-31T23:59:00-23:59"', end: '"9999-12-31T23:59:00-23:59"' }, { error: /^start: must be from .*; end: must be from/ }],
+  // Issue 10: bytes beyond a 10,000 Mbit/s link over the span (at least 60 s) are implausible.
+  ['bytes at the link limit over 60 s', { up: '74999948000' }, { field: 'up', value: 74_999_948_000n }],
+  ['bytes one over the link limit over 60 s', { up: '74999948001' }, { error: /^up \+ down: 75000000001 bytes in 60000 ms is more than a 10000 Mbit\/s link carries \(at most 75000000000 bytes/ }],
+  ['a zero-length record is judged over 60 s', { end: '"2026-11-03T08:15:00.000+08:00"', up: '74999948000' }, { field: 'up', value: 74_999_948_000n }],
+  ['a zero-length record over the limit', { end: '"2026-11-03T08:15:00.000+08:00"', up: '74999948001' }, { error: /^up \+ down: 75000000001 bytes in 0 ms/ }],
 ];
 
 t.test('record field rules and boundaries', async (t) => {
@@ -677,7 +702,8 @@ function recordJson(r: GeneratedRecord, s: Spelling): string {
 function parseGenerated(records: GeneratedRecord[], s: Spelling): UsageRecord[] {
   const w = s.space;
   const text = `{${w}"records":${w}[${records.map((r) => recordJson(r, s)).join(`,${w}`)}],${w}"batch":${w}9,"v":1${w}}`;
-  const result = parseText(text);
+  // Any byte count up to 2^40 each, over any span: a 1 Tbit/s link (7.5e12 bytes a minute) allows them all.
+  const result = parseUsageMessage(Buffer.from(text, 'utf8'), { maxLinkMbps: 1_000_000 });
   if (!result.ok) throw new Error(`rejected: ${result.message}\n${text}`);
   return result.records.map((r) => {
     if (!r.ok) throw new Error(`record rejected: ${r.message}\n${text}`);
@@ -747,4 +773,15 @@ t.test('property: changing any one compared field makes records different', asyn
     { numRuns: 1000 },
   );
   t.pass('different');
+});
+
+t.test('the link limit follows the catalog billing.maxLinkMbps', async (t) => {
+  const text = messageText([objectText({ ...BASE, up: '1000000', down: '0' })]);
+  // 1,000,000 bytes over 60 s is 0.13 Mbit/s: a 1 Mbit/s limit allows 7,500,000 bytes over 60 s.
+  const loose = parseUsageMessage(Buffer.from(text), { maxLinkMbps: 1 });
+  t.ok(loose.ok && loose.records[0]!.ok);
+  const tight = parseUsageMessage(Buffer.from(messageText([objectText({ ...BASE, up: '7500001', down: '0' })])), { maxLinkMbps: 1 });
+  t.ok(tight.ok && !tight.records[0]!.ok);
+  t.match(tight.ok && !tight.records[0]!.ok ? tight.records[0]!.message : '', /^up \+ down: 7500001 bytes in 60000 ms is more than a 1 Mbit\/s link carries \(at most 7500000 bytes/);
+  t.equal(maxLinkBytes({ startMs: 0, endMs: 86_400_000 }, DEFAULT_MAX_LINK_MBPS), 108_000_000_000_000n, '10 Gbit/s for 24 h');
 });
