@@ -176,20 +176,33 @@ export function createLifecycle(deps: SimDeps) {
    * A used-car sale (DESIGN 5, 6): the vehicle user's real-name is cleared and `REALNAME_REQUIRED` comes
    * back on `general` and `wifi-hotspot` until the new user registers.
    */
-  async function changeOwner(vin: string, caller: Caller, reason: string | undefined): Promise<SimRow> {
+  async function changeOwner(vin: string, caller: Caller, reason: string | undefined): Promise<SimRow | { vin: string; iccid: string }> {
     const { rows } = await deps.pool.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE vin = $1', [vin]);
     const iccid = rows[0]?.iccid;
     if (!iccid) throw notFound(`vehicle ${vin}`);
+    const why = reason ?? 'vehicle sold to a new user';
+    if (!(await findSim(deps.pool, iccid))) {
+      // The vehicle's card is the platform's (after a SIM swap): the user registered through an earlier card is
+      // still the vehicle's and goes now; the event is written on the card it was registered through.
+      await withTransaction(deps.pool, async (client) => {
+        const { rows: locked } = await client.query<{ owner_subject_id: string | null }>('SELECT owner_subject_id FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
+        const ownerId = locked[0]?.owner_subject_id;
+        if (!ownerId) return;
+        const subject = (await deps.subjects.find(client, ownerId))!;
+        const card = await lockSim(client, subject.iccid);
+        await deps.subjects.supersedeOne(client, ownerId);
+        await setVehicleOwner(client, vin, null);
+        if (card) await insertEvent(client, { iccid: card.iccid, event: 'owner-change', from: card.state, to: card.state, actor: caller.actor, reason: `vehicle ${vin}: ${why}`, at: new Date(deps.clock.now()) });
+      });
+      return { vin, iccid };
+    }
     await onCard(iccid, caller, async (client, sim, nowMs) => {
       const at = new Date(nowMs);
       await deps.subjects.supersede(client, iccid, 'owner');
       if (sim.owner_subject_id) await deps.subjects.supersedeOne(client, sim.owner_subject_id);
       await setVehicleOwner(client, vin, null);
-      await insertEvent(client, { iccid, event: 'owner-change', from: sim.state, to: sim.state, actor: caller.actor, reason: reason ?? 'vehicle sold to a new user', at });
+      await insertEvent(client, { iccid, event: 'owner-change', from: sim.state, to: sim.state, actor: caller.actor, reason: why, at });
       return { result: null, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
-    }).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'NOT_FOUND') throw notFound(`SIM ${iccid} of vehicle ${vin}`);
-      throw error;
     });
     return (await findSim(deps.pool, iccid))!;
   }

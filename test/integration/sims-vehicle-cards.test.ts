@@ -265,6 +265,22 @@ t.test('after a swap the vehicle user follows the vehicle, and REALNAME_REQUIRED
   await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [503], '8986001');
   await ok(order(svc, keyA, { merchant: 'shop-a', externalOrderId: 'V-503', iccid: makeIccid(503) }), 201);
   t.same((await controlsOf(carC.vin)).general, ['REALNAME_REQUIRED'], 'the new card in service, still no user: required again');
+
+  // A used-car sale while the car has a platform card: the user (the vehicle's) is cleared all the same.
+  const carE = await svc.registerVehicle(5);
+  await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [5], '8986001');
+  await ok(order(svc, keyA, { merchant: 'shop-a', externalOrderId: 'V-5', iccid: carE.iccid }), 201);
+  await ok(svc.request('POST', `/v1/sims/${carE.iccid}/real-name`, { token: keyA, body: { role: 'owner', type: 'individual', name: '孙七', idNumber: residentId(9), livenessToken: 'pass-e' } }));
+  await ok(swap(carE.vin, makeIccid(505)));
+  const sold = await svc.request('POST', `/v1/vehicles/${carE.vin}/owner-change`, { body: { reason: 'used-car sale' } });
+  t.equal(sold.status, 200);
+  t.same(sold.body, { vin: carE.vin, iccid: makeIccid(505), owner: { status: 'none', type: null, name: null, idNumber: null } });
+  t.same(await q('SELECT owner_subject_id FROM vehicles WHERE vin = $1', [carE.vin]), [{ owner_subject_id: null }]);
+  t.match((await svc.request('GET', `/v1/sims/${carE.iccid}/events`, { token: keyA })).body.events.at(-1), { event: 'owner-change', actor: 'admin', reason: `vehicle ${carE.vin}: used-car sale` });
+  await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [505], '8986001');
+  await ok(order(svc, keyA, { merchant: 'shop-a', externalOrderId: 'V-505', iccid: makeIccid(505) }), 201);
+  t.same((await controlsOf(carE.vin)).general, ['REALNAME_REQUIRED'], 'the new user must register on the new card');
+
   const reconcile = await svc.service.app.simLifecycle!.runJobs();
   t.equal(reconcile.controlsReconciled, 0, 'the reconciliation job agrees with every car');
 });
