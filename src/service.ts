@@ -222,6 +222,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
             service: vehicleService,
             packs,
             details: async (vin) => ({ packs: await packs.list(pool, vin), controls: await listControls(pool, vin) }),
+            swapIccid: (vin, iccid, actor) => sims.swapVehicleCard(vin, iccid, actor),
           }),
         (api) => sims.routes(api),
         (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog }),

@@ -9,6 +9,7 @@ import type { Pool } from '../shared/db/pool.js';
 import { invalid, notFound } from '../shared/errors.js';
 import { checkUscc } from '../shared/identifiers.js';
 import { nextMonth, startOfMonth } from '../shared/time.js';
+import { callerOf } from '../sims/context.js';
 import type { Inventory } from '../sims/inventory.js';
 import type { OrderRow } from '../sims/repository.js';
 import { errors, ImportErrorSchema, InvoiceSchema, MerchantIdSchema, MoneySchema, MonthQuerySchema, OrderSchema, RowProblemSchema, SimListItemSchema, SimStateSchema } from '../sims/schemas.js';
@@ -116,7 +117,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     bodyLimit: 8 * 1024 * 1024,
     schema: {
       tags: ['merchants'],
-      summary: 'Import cards into inventory: every bad row is reported and none is imported, unless ?partial=true imports the good rows',
+      summary:
+        'Import cards into inventory: every bad row is reported and none is imported, unless ?partial=true imports the good rows. A card already on the platform (any merchant’s, or a vehicle’s) is 409 SIM_UNAVAILABLE, whoever holds it; only the admin assigns a vehicle’s card to a merchant, by importing it here',
       params: IdParams,
       querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
       body: z.object({
@@ -125,15 +127,18 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
           .min(1)
           .max(50_000),
       }),
-      response: { 201: z.object({ merchant: z.string(), imported: z.number().int(), rejected: z.array(RowProblemSchema) }), ...errors, 422: ImportErrorSchema },
+      response: { 201: z.object({ merchant: z.string(), imported: z.number().int(), rejected: z.array(RowProblemSchema) }), ...errors, 409: ImportErrorSchema, 422: ImportErrorSchema },
     },
     handler: async (request, reply) => {
-      const actor = request.principal?.kind === 'merchant' ? `merchant:${request.principal.merchantId}/key:${request.principal.keyId}` : 'admin';
-      const outcome = await deps.inventory.import(request.params.id, actor, request.body.sims, request.query.partial === 'true');
+      const outcome = await deps.inventory.import(request.params.id, callerOf(request.principal), request.body.sims, request.query.partial === 'true');
       if (!outcome.ok) {
         const first = outcome.rejected[0];
         const message = `${outcome.rejected.length} problem(s) in ${new Set(outcome.rejected.map((r) => r.index)).size} row(s); nothing was imported${request.query.partial === 'true' ? '' : ' (?partial=true imports the good rows)'}`;
-        return reply.status(422).send({ error: { code: 'INVALID_INPUT', message, ...(first ? { field: first.field } : {}) }, rejected: outcome.rejected });
+        // Only clashes with cards already on the platform: a conflict (409), not bad input.
+        const clashOnly = outcome.rejected.length > 0 && outcome.rejected.every((r) => r.code === 'SIM_UNAVAILABLE');
+        return reply
+          .status(clashOnly ? 409 : 422)
+          .send({ error: { code: clashOnly ? 'SIM_UNAVAILABLE' : 'INVALID_INPUT', message, ...(first ? { field: first.field } : {}) }, rejected: outcome.rejected });
       }
       return reply.status(201).send({ merchant: request.params.id, imported: outcome.imported, rejected: outcome.rejected });
     },

@@ -116,6 +116,11 @@ export function createSubjectStore(vault: PiiVault) {
       await client.query(`UPDATE realname_subjects SET status = 'superseded' WHERE iccid = $1 AND role = $2 AND status <> 'superseded'`, [iccid, role]);
     },
 
+    /** One subject, wherever it was registered (a vehicle user registered through the vehicle's earlier card). */
+    async supersedeOne(client: PoolClient, id: string): Promise<void> {
+      await client.query(`UPDATE realname_subjects SET status = 'superseded' WHERE id = $1 AND status <> 'superseded'`, [id]);
+    },
+
     async decide(client: PoolClient, id: string, outcome: { verified: boolean; reference: string | null; reason: string | null }, at: Date): Promise<void> {
       await client.query(
         `UPDATE realname_subjects SET status = $2, provider_reference = $3, outcome_reason = $4, decided_at = $5, attempts = attempts + 1, last_error = NULL WHERE id = $1`,

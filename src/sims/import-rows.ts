@@ -21,6 +21,8 @@ export interface RowProblem {
   index: number;
   field: string;
   reason: string;
+  /** `INVALID_INPUT` (the row itself) or `SIM_UNAVAILABLE` (the card is already on the platform) */
+  code: 'INVALID_INPUT' | 'SIM_UNAVAILABLE';
 }
 
 const IMSI = /^[0-9]{15}$/;
@@ -35,7 +37,7 @@ export function validateImportRows(rows: readonly unknown[]): { valid: ImportRow
   const problems: RowProblem[] = [];
   const seen = { iccid: new Map<string, number>(), imsi: new Map<string, number>(), msisdn: new Map<string, number>() };
   rows.forEach((raw, index) => {
-    const at = (field: string, reason: string) => problems.push({ index, field: `sims.${index}${field ? `.${field}` : ''}`, reason });
+    const at = (field: string, reason: string) => problems.push({ index, field: `sims.${index}${field ? `.${field}` : ''}`, reason, code: 'INVALID_INPUT' });
     if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
       at('', 'must be an object {iccid, imsi, msisdn}');
       return;

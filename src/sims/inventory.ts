@@ -1,16 +1,25 @@
-import { withTransaction } from '../shared/db/pool.js';
+import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
 import { maskPhone } from '../shared/pii.js';
 import { formatInstant } from '../shared/time.js';
-import type { SimDeps } from './context.js';
+import { lockIccids } from '../vehicles/iccid-lock.js';
+import type { Caller, SimDeps } from './context.js';
 import { validateImportRows, type ImportRow, type RowProblem } from './import-rows.js';
 import type { SimState } from './state-machine.js';
 
 /**
  * Inventory import (DESIGN 6): every bad row is reported; a file with a bad row imports nothing, unless the
- * merchant explicitly asks for the good rows (`?partial=true`). Clashes with cards already on the platform
- * (any merchant: an ICCID, IMSI or MSISDN is one physical card) are bad rows too. One transaction.
+ * merchant explicitly asks for the good rows (`?partial=true`). A card that is already on the platform is a
+ * bad row too, with one generic problem (`SIM_UNAVAILABLE`, "is already on the platform") whoever holds it
+ * — another merchant, this merchant, or a vehicle — so an import never tells one tenant what another has.
+ *
+ * A card bound to a vehicle (vehicles.iccid) is the platform's: only the admin assigns it to a merchant, by
+ * importing it into that merchant's inventory; a merchant's own import of it is refused (src/sims/README.md).
+ * The check and the insert run in one transaction under the ICCID lock that vehicle registration and the
+ * SIM swap take too (src/vehicles/iccid-lock.ts), so a concurrent import or registration cannot slip in.
  */
+
+export const UNAVAILABLE_REASON = 'is already on the platform';
 
 export interface ImportOutcome {
   imported: number;
@@ -27,39 +36,56 @@ export interface SimListItem {
   activatedAt: string | null;
 }
 
+class ImportAborted extends Error {
+  constructor(readonly problems: RowProblem[]) {
+    super('import aborted');
+  }
+}
+
 export function createInventory(deps: SimDeps) {
-  /** Rows whose ICCID, IMSI or MSISDN is already on the platform. */
-  async function clashes(rows: readonly ImportRow[]): Promise<RowProblem[]> {
+  const unavailable = (row: ImportRow, field: 'iccid' | 'imsi' | 'msisdn'): RowProblem => ({ index: row.index, field: `sims.${row.index}.${field}`, reason: UNAVAILABLE_REASON, code: 'SIM_UNAVAILABLE' });
+
+  /** Rows whose card is already on the platform: an ICCID, IMSI or MSISDN of any merchant's card, or (unless the admin assigns it) a vehicle's ICCID. */
+  async function clashes(client: PoolClient, rows: readonly ImportRow[], vehicleCardsAllowed: boolean): Promise<RowProblem[]> {
     if (rows.length === 0) return [];
     const hashes = rows.map((r) => deps.vault.lookupHashes(r.msisdn));
-    const { rows: found } = await deps.pool.query<{ iccid: string; imsi: string; msisdn_hash: Buffer }>(
+    const { rows: found } = await client.query<{ iccid: string; imsi: string; msisdn_hash: Buffer }>(
       'SELECT iccid, imsi, msisdn_hash FROM sims WHERE iccid = ANY($1::text[]) OR imsi = ANY($2::text[]) OR msisdn_hash = ANY($3::bytea[])',
       [rows.map((r) => r.iccid), rows.map((r) => r.imsi), hashes.flat()],
     );
-    const iccids = new Set(found.map((f) => f.iccid));
+    const { rows: bound } = vehicleCardsAllowed
+      ? { rows: [] as Array<{ iccid: string }> }
+      : await client.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE iccid = ANY($1::text[])', [rows.map((r) => r.iccid)]);
+    const iccids = new Set([...found.map((f) => f.iccid), ...bound.map((b) => b.iccid)]);
     const imsis = new Set(found.map((f) => f.imsi));
     const msisdns = new Set(found.map((f) => f.msisdn_hash.toString('hex')));
     const problems: RowProblem[] = [];
     rows.forEach((row, i) => {
-      if (iccids.has(row.iccid)) problems.push({ index: row.index, field: `sims.${row.index}.iccid`, reason: 'is already on the platform' });
-      else if (imsis.has(row.imsi)) problems.push({ index: row.index, field: `sims.${row.index}.imsi`, reason: 'belongs to another card already on the platform' });
-      else if (hashes[i]!.some((h) => msisdns.has(h.toString('hex')))) problems.push({ index: row.index, field: `sims.${row.index}.msisdn`, reason: 'belongs to another card already on the platform' });
+      if (iccids.has(row.iccid)) problems.push(unavailable(row, 'iccid'));
+      else if (imsis.has(row.imsi)) problems.push(unavailable(row, 'imsi'));
+      else if (hashes[i]!.some((h) => msisdns.has(h.toString('hex')))) problems.push(unavailable(row, 'msisdn'));
     });
     return problems;
   }
 
   return {
-    async import(merchantId: string, actor: string, rows: readonly unknown[], partial: boolean): Promise<ImportOutcome & { ok: boolean }> {
+    /** `assignedBy` admin: the platform itself imports, and may assign vehicle cards (DESIGN 6); a merchant key may not. */
+    async import(merchantId: string, caller: Caller, rows: readonly unknown[], partial: boolean): Promise<ImportOutcome & { ok: boolean }> {
       if (!(await deps.merchants.find(merchantId))) throw notFound(`merchant ${merchantId}`);
       const { valid, problems } = validateImportRows(rows);
-      problems.push(...(await clashes(valid)));
-      const bad = new Set(problems.map((p) => p.index));
-      const good = valid.filter((r) => !bad.has(r.index));
       const sorted = () => problems.sort((a, b) => a.index - b.index || a.field.localeCompare(b.field));
-      if ((problems.length > 0 && !partial) || good.length === 0) return { ok: false, imported: 0, rejected: sorted() };
-      const nowMs = deps.clock.now();
-      const at = new Date(nowMs);
+      if (valid.length === 0 || (problems.length > 0 && !partial)) {
+        // Nothing will be imported: still report which rows would clash, so a file is fixed in one round trip.
+        if (valid.length > 0) problems.push(...(await withTransaction(deps.pool, (client) => clashes(client, valid, caller.merchantId === null))));
+        return { ok: false, imported: 0, rejected: sorted() };
+      }
+      const at = new Date(deps.clock.now());
       const result = await withTransaction(deps.pool, async (client) => {
+        await lockIccids(client, valid.map((r) => r.iccid));
+        const clashing = await clashes(client, valid, caller.merchantId === null);
+        const bad = new Set(clashing.map((p) => p.index));
+        const good = valid.filter((r) => !bad.has(r.index));
+        if ((clashing.length > 0 && !partial) || good.length === 0) return { imported: 0, problems: clashing };
         const { rows: inserted } = await client.query<{ iccid: string }>(
           `INSERT INTO sims (iccid, merchant_id, imsi, msisdn_enc, msisdn_hash, state, state_changed_at, imported_at)
            SELECT u.iccid, $1, u.imsi, u.msisdn_enc, u.msisdn_hash, 'inventory', $5, $5
@@ -68,23 +94,23 @@ export function createInventory(deps: SimDeps) {
           [merchantId, good.map((r) => r.iccid), good.map((r) => r.imsi), good.map((r) => deps.vault.encrypt(r.msisdn, 'phone')), at, good.map((r) => deps.vault.lookupHash(r.msisdn))],
         );
         const done = new Set(inserted.map((r) => r.iccid));
-        // A concurrent import took some of these cards between the check and the insert.
-        const lost = good.filter((r) => !done.has(r.iccid)).map((r) => ({ index: r.index, field: `sims.${r.index}.iccid`, reason: 'is already on the platform' }));
-        if (lost.length > 0 && !partial) throw Object.assign(new Error('import race'), { lost });
+        // A concurrent import took the IMSI or MSISDN of some of these cards between the check and the insert.
+        const lost = good.filter((r) => !done.has(r.iccid)).map((r) => unavailable(r, 'iccid'));
+        if (lost.length > 0 && !partial) throw new ImportAborted([...clashing, ...lost]);
+        const { rows: assigned } = await client.query<{ iccid: string; vin: string }>('SELECT iccid, vin FROM vehicles WHERE iccid = ANY($1::text[])', [[...done]]);
+        const vinOf = new Map(assigned.map((a) => [a.iccid, a.vin]));
         await client.query(
           `INSERT INTO sim_events (iccid, event, from_state, to_state, actor, reason, at)
-           SELECT iccid, 'import', NULL, 'inventory', $2, 'imported into inventory', $3 FROM unnest($1::text[]) AS u(iccid)`,
-          [[...done], actor, at],
+           SELECT u.iccid, 'import', NULL, 'inventory', $2, u.reason, $3 FROM unnest($1::text[], $4::text[]) AS u(iccid, reason)`,
+          [[...done], caller.actor, at, [...done].map((iccid) => (vinOf.has(iccid) ? `vehicle card of ${vinOf.get(iccid)} assigned to the merchant by the admin` : 'imported into inventory'))],
         );
-        return { imported: done.size, lost };
+        return { imported: done.size, problems: [...clashing, ...lost] };
       }).catch((error: unknown) => {
-        const lost = (error as { lost?: RowProblem[] }).lost;
-        if (lost) return { imported: 0, lost, aborted: true };
+        if (error instanceof ImportAborted) return { imported: 0, problems: error.problems };
         throw error;
       });
-      problems.push(...result.lost);
-      const ok = !('aborted' in result) && result.imported > 0;
-      return { ok, imported: ok ? result.imported : 0, rejected: sorted() };
+      problems.push(...result.problems);
+      return { ok: result.imported > 0, imported: result.imported, rejected: sorted() };
     },
 
     async list(merchantId: string, filter: { state?: SimState | undefined; limit: number; cursor?: string | undefined }): Promise<{ sims: SimListItem[]; nextCursor: string | null }> {

@@ -52,7 +52,7 @@ export function createSimJobs(deps: SimDeps, lifecycle: Lifecycle) {
     // `general` stands for the card's whole reason set: every change writes all apps in one transaction.
     const { rows: cards } = await deps.pool.query<{ iccid: string }>(
       `SELECT s.iccid FROM sims s JOIN vehicles v ON v.iccid = s.iccid LEFT JOIN control_states c ON c.vin = v.vin AND c.app = 'general'
-        WHERE (s.state NOT IN ('inventory', 'test') AND s.owner_subject_id IS NULL) <> coalesce('REALNAME_REQUIRED' = ANY(c.reasons), false)
+        WHERE (s.state NOT IN ('inventory', 'test') AND v.owner_subject_id IS NULL) <> coalesce('REALNAME_REQUIRED' = ANY(c.reasons), false)
            OR (s.state IN ('suspended', 'retired')) <> coalesce('SIM_SUSPENDED' = ANY(c.reasons), false)
         LIMIT ${CHUNK}`,
     );

@@ -5,7 +5,7 @@ import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { addCalendarMonths, formatInstant } from '../shared/time.js';
 import { applyCardEffects, grantPlanPack, requireInScope, type Caller, type SimDeps } from './context.js';
-import { findSim, insertEvent, lockSim, unappliedOrders, updateSim, type SimRow } from './repository.js';
+import { findSim, insertEvent, lockSim, setVehicleOwner, unappliedOrders, updateSim, type SimRow } from './repository.js';
 import { decideTransition, type SimEvent, type SimState } from './state-machine.js';
 
 /** DESIGN 6: at most this many cards in `active` or `suspended` per individual ID number, platform-wide. */
@@ -115,7 +115,8 @@ export function createLifecycle(deps: SimDeps) {
         if (latest.status === 'verified') return { replay: true as const };
         if (latest.status === 'pending') return { replay: false as const, subject: latest };
       }
-      if (latest?.status === 'verified') {
+      // The vehicle user is the car's (vehicles.owner_subject_id): registered through an earlier card, it still counts.
+      if (role === 'owner' ? sim.owner_subject_id !== null : latest?.status === 'verified') {
         throw conflict(
           'REALNAME_ALREADY_VERIFIED',
           role === 'owner' ? `the vehicle user is already verified; POST /v1/vehicles/${sim.vin}/owner-change first` : 'the holder is already verified',
@@ -156,7 +157,8 @@ export function createLifecycle(deps: SimDeps) {
         await insertEvent(client, { iccid, event: 'real-name', from: sim.state, to: sim.state, actor: caller.actor, reason: `${label} rejected: ${outcome.verified ? 'the card changed state' : outcome.reason}`, at });
         return { result: null, outbox: [] };
       }
-      await updateSim(client, iccid, role === 'holder' ? { holder_subject_id: subject.id } : { owner_subject_id: subject.id });
+      if (role === 'holder') await updateSim(client, iccid, { holder_subject_id: subject.id });
+      else await setVehicleOwner(client, sim.vin!, subject.id);
       await insertEvent(client, { iccid, event: 'real-name', from: sim.state, to: sim.state, actor: caller.actor, reason: `${label} verified`, at });
       return { result: null, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
     });
@@ -174,19 +176,33 @@ export function createLifecycle(deps: SimDeps) {
    * A used-car sale (DESIGN 5, 6): the vehicle user's real-name is cleared and `REALNAME_REQUIRED` comes
    * back on `general` and `wifi-hotspot` until the new user registers.
    */
-  async function changeOwner(vin: string, caller: Caller, reason: string | undefined): Promise<SimRow> {
+  async function changeOwner(vin: string, caller: Caller, reason: string | undefined): Promise<SimRow | { vin: string; iccid: string }> {
     const { rows } = await deps.pool.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE vin = $1', [vin]);
     const iccid = rows[0]?.iccid;
     if (!iccid) throw notFound(`vehicle ${vin}`);
+    const why = reason ?? 'vehicle sold to a new user';
+    if (!(await findSim(deps.pool, iccid))) {
+      // The vehicle's card is the platform's (after a SIM swap): the user registered through an earlier card is
+      // still the vehicle's and goes now; the event is written on the card it was registered through.
+      await withTransaction(deps.pool, async (client) => {
+        const { rows: locked } = await client.query<{ owner_subject_id: string | null }>('SELECT owner_subject_id FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
+        const ownerId = locked[0]?.owner_subject_id;
+        if (!ownerId) return;
+        const subject = (await deps.subjects.find(client, ownerId))!;
+        const card = await lockSim(client, subject.iccid);
+        await deps.subjects.supersedeOne(client, ownerId);
+        await setVehicleOwner(client, vin, null);
+        if (card) await insertEvent(client, { iccid: card.iccid, event: 'owner-change', from: card.state, to: card.state, actor: caller.actor, reason: `vehicle ${vin}: ${why}`, at: new Date(deps.clock.now()) });
+      });
+      return { vin, iccid };
+    }
     await onCard(iccid, caller, async (client, sim, nowMs) => {
       const at = new Date(nowMs);
       await deps.subjects.supersede(client, iccid, 'owner');
-      await updateSim(client, iccid, { owner_subject_id: null });
-      await insertEvent(client, { iccid, event: 'owner-change', from: sim.state, to: sim.state, actor: caller.actor, reason: reason ?? 'vehicle sold to a new user', at });
+      if (sim.owner_subject_id) await deps.subjects.supersedeOne(client, sim.owner_subject_id);
+      await setVehicleOwner(client, vin, null);
+      await insertEvent(client, { iccid, event: 'owner-change', from: sim.state, to: sim.state, actor: caller.actor, reason: why, at });
       return { result: null, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
-    }).catch((error: unknown) => {
-      if (error instanceof AppError && error.code === 'NOT_FOUND') throw notFound(`SIM ${iccid} of vehicle ${vin}`);
-      throw error;
     });
     return (await findSim(deps.pool, iccid))!;
   }

@@ -20,6 +20,7 @@ import { createLifecycle } from './lifecycle.js';
 import { createOrders } from './orders.js';
 import { createPersonalData } from './personal-data.js';
 import { simRoutes } from './routes.js';
+import { createSimSwap } from './swap.js';
 import { createViews, type Views } from './views.js';
 
 declare module 'fastify' {
@@ -52,6 +53,8 @@ export interface SimModule {
   stop(): Promise<void>;
   routes(app: FastifyZodInstance): void;
   runJobs(): Promise<SimJobReport>;
+  /** SIM swap (`PUT /v1/vehicles/{vin}/iccid`, routed by src/vehicles): the admin gives a vehicle a free card. */
+  swapVehicleCard(vin: string, iccid: string, actor: string): Promise<{ changed: boolean }>;
   /** Read-only parts for the web's merchant portal (src/web): the very objects the merchant API routes use. */
   readers: { merchants: MerchantRepository; inventory: Inventory; views: Views; einvoices: EinvoiceService };
 }
@@ -87,6 +90,7 @@ export function createSimModule(options: SimModuleOptions): SimModule {
   const orders = createOrders(deps);
   const inventory = createInventory(deps);
   const personalData = createPersonalData(deps);
+  const swap = createSimSwap(deps);
   const jobs = createSimJobs(deps, lifecycle);
   const views = createViews({ vault, subjects, einvoices, catalog: () => options.runtime().catalog, timeZone: () => options.runtime().timezone });
 
@@ -138,6 +142,7 @@ export function createSimModule(options: SimModuleOptions): SimModule {
       app.decorate('simLifecycle', { runJobs: () => jobs.runOnce() });
     },
     runJobs: () => jobs.runOnce(),
+    swapVehicleCard: (vin, iccid, actor) => swap(vin, iccid, { actor, merchantId: null }),
     readers: { merchants, inventory, views, einvoices },
   };
   return module;

@@ -246,7 +246,9 @@ export function createOrders(deps: SimDeps) {
           if (decision.ok) {
             await deps.subjects.supersede(client, sim.iccid, 'holder');
             await deps.subjects.supersede(client, sim.iccid, 'owner');
-            await updateSim(client, sim.iccid, { state: 'inventory', state_changed_at: at, holder_subject_id: null, owner_subject_id: null, service_until: null, activated_at: null });
+            // The vehicle user registered through this sale goes with it; one registered through an earlier card stays (DESIGN 6).
+            if (sim.vin) await client.query('UPDATE vehicles SET owner_subject_id = NULL WHERE vin = $1 AND owner_subject_id IN (SELECT id FROM realname_subjects WHERE iccid = $2)', [sim.vin, sim.iccid]);
+            await updateSim(client, sim.iccid, { state: 'inventory', state_changed_at: at, holder_subject_id: null, service_until: null, activated_at: null });
           }
           await insertEvent(client, { iccid: sim.iccid, event: 'refund', from: sim.state, to: decision.ok ? 'inventory' : sim.state, actor: caller.actor, reason: why, orderId: order.id, at });
           await deps.einvoices.createRed(client, order.id, 'SALES_RETURN', at);

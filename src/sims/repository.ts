@@ -15,10 +15,11 @@ export interface SimRow {
   activated_at: Date | null;
   service_until: Date | null;
   holder_subject_id: string | null;
-  owner_subject_id: string | null;
   imported_at: Date;
   /** the VIN whose vehicle carries this card (vehicles.iccid), joined in */
   vin: string | null;
+  /** that vehicle's verified user (vehicles.owner_subject_id, DESIGN 6): it follows the vehicle, not the card */
+  owner_subject_id: string | null;
 }
 
 export interface OrderRow {
@@ -58,7 +59,7 @@ export interface SimEventRow {
   at: Date;
 }
 
-const SIM_COLUMNS = 's.*, v.vin';
+const SIM_COLUMNS = 's.*, v.vin, v.owner_subject_id';
 
 export async function findSim(db: Db, iccid: string): Promise<SimRow | null> {
   const { rows } = await db.query<SimRow>(`SELECT ${SIM_COLUMNS} FROM sims s LEFT JOIN vehicles v ON v.iccid = s.iccid WHERE s.iccid = $1`, [iccid]);
@@ -74,7 +75,7 @@ export async function lockSim(client: PoolClient, iccid: string): Promise<SimRow
 export async function updateSim(
   client: PoolClient,
   iccid: string,
-  patch: Partial<{ state: SimState; state_changed_at: Date; activated_at: Date | null; service_until: Date | null; holder_subject_id: string | null; owner_subject_id: string | null }>,
+  patch: Partial<{ state: SimState; state_changed_at: Date; activated_at: Date | null; service_until: Date | null; holder_subject_id: string | null }>,
 ): Promise<void> {
   const entries = Object.entries(patch);
   if (entries.length === 0) return;
@@ -82,9 +83,14 @@ export async function updateSim(
   await client.query(`UPDATE sims SET ${sets} WHERE iccid = $1`, [iccid, ...entries.map(([, value]) => value)]);
 }
 
+/** The vehicle user of a car (DESIGN 6): kept on the vehicle, so a SIM swap keeps it. */
+export async function setVehicleOwner(client: PoolClient, vin: string, subjectId: string | null): Promise<void> {
+  await client.query('UPDATE vehicles SET owner_subject_id = $2 WHERE vin = $1', [vin, subjectId]);
+}
+
 export interface EventInput {
   iccid: string;
-  event: SimEvent | 'import' | 'real-name' | 'owner-change' | 'refund' | 'recharge';
+  event: SimEvent | 'import' | 'real-name' | 'owner-change' | 'refund' | 'recharge' | 'sim-swap';
   from: SimState | null;
   to: SimState;
   actor: string;

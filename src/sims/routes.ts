@@ -29,6 +29,7 @@ import {
   RevealSchema,
   SimEventSchema,
   SimSchema,
+  SubjectSchema,
 } from './schemas.js';
 import type { Views } from './views.js';
 
@@ -255,14 +256,16 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     onRequest: requireAdmin,
     schema: {
       tags: ['vehicles'],
-      summary: 'A used-car sale: clears the vehicle user’s real-name; REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers',
+      summary:
+        'A used-car sale: clears the vehicle user’s real-name (it is the vehicle’s, through SIM swaps); REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers. Answers the vehicle’s card, or {vin, iccid, owner} while that card is the platform’s',
       params: z.object({ vin: VinSchema }),
       body: ReasonBodySchema,
-      response: { 200: SimSchema, ...errors },
+      response: { 200: z.union([SimSchema, z.object({ vin: z.string(), iccid: z.string(), owner: SubjectSchema })]), ...errors },
     },
     handler: async (request) => {
-      const sim = await deps.lifecycle.changeOwner(request.params.vin, callerOf(request.principal), request.body?.reason);
-      return simView(sim.iccid);
+      const changed = await deps.lifecycle.changeOwner(request.params.vin, callerOf(request.principal), request.body?.reason);
+      if (!('merchant_id' in changed)) return { vin: changed.vin, iccid: changed.iccid, owner: { status: 'none' as const, type: null, name: null, idNumber: null } };
+      return simView(changed.iccid);
     },
   });
 

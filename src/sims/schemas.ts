@@ -120,7 +120,12 @@ export const InvoiceSchema = z.object({
   lastError: z.string().nullable(),
 });
 
-export const RowProblemSchema = z.object({ index: z.number().int(), field: z.string(), reason: z.string() });
+export const RowProblemSchema = z.object({
+  index: z.number().int(),
+  field: z.string(),
+  reason: z.string(),
+  code: z.enum(['INVALID_INPUT', 'SIM_UNAVAILABLE']).meta({ description: 'SIM_UNAVAILABLE: the card is already on the platform (whoever holds it: never said)' }),
+});
 export const ImportErrorSchema = ErrorSchema.extend({ rejected: z.array(RowProblemSchema) });
 
 const UnmaskedSubjectSchema = z.object({

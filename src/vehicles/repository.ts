@@ -1,7 +1,8 @@
 import type { Pool } from '../shared/db/pool.js';
-import { isUniqueViolation } from '../shared/db/pool.js';
+import { isUniqueViolation, withTransaction } from '../shared/db/pool.js';
 import { conflict } from '../shared/errors.js';
 import type { StoredSecret } from './device-secret.js';
+import { lockIccids } from './iccid-lock.js';
 
 /** The DESIGN 3.0 hash, and the external brokers' one (12-byte salt, same iterations). */
 export interface SecretHashes {
@@ -30,14 +31,29 @@ const toVehicle = (row: Record<string, unknown>): VehicleRow => ({
 
 export function createVehicleRepository(pool: Pool) {
   return {
+    /**
+     * Registration binds the card at production (DESIGN 6): an ICCID already bound to a vehicle, or already
+     * held by a merchant, is refused (409 DUPLICATE_ICCID) — a card reaches a merchant after its vehicle, by
+     * the admin, never before (src/sims/README.md). Checked under the ICCID lock (./iccid-lock.ts), so a
+     * concurrent import cannot slip in; the binding opens the vehicle's ICCID history.
+     */
     async insert(vehicle: Omit<VehicleRow, 'createdAt'>, secret: SecretHashes, now: Date): Promise<VehicleRow> {
       try {
-        const { rows } = await pool.query(
-          `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, broker_secret_salt, broker_secret_hash, secret_rotated_at, created_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ${columns}`,
-          [vehicle.vin, vehicle.iccid, vehicle.automaker, vehicle.model, vehicle.activatedAt, secret.stored.iterations, secret.stored.salt, secret.stored.hash, secret.broker.salt, secret.broker.hash, now],
-        );
-        return toVehicle(rows[0]);
+        return await withTransaction(pool, async (client) => {
+          await lockIccids(client, [vehicle.iccid]);
+          const held = await client.query('SELECT 1 FROM sims WHERE iccid = $1', [vehicle.iccid]);
+          if (held.rowCount) throw conflict('DUPLICATE_ICCID', `ICCID ${vehicle.iccid} is already on the platform as a merchant's card; a vehicle card is bound at production, before the admin assigns it to a merchant`);
+          const { rows } = await client.query(
+            `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, broker_secret_salt, broker_secret_hash, secret_rotated_at, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ${columns}`,
+            [vehicle.vin, vehicle.iccid, vehicle.automaker, vehicle.model, vehicle.activatedAt, secret.stored.iterations, secret.stored.salt, secret.stored.hash, secret.broker.salt, secret.broker.hash, now],
+          );
+          await client.query(
+            `INSERT INTO vehicle_iccid_history (vin, iccid, valid_from, valid_to, bound_by, bound_at, reason) VALUES ($1, $2, NULL, NULL, 'admin', $3, 'bound at production (registration)')`,
+            [vehicle.vin, vehicle.iccid, now],
+          );
+          return toVehicle(rows[0]);
+        });
       } catch (error) {
         if (isUniqueViolation(error)) {
           const constraint = (error as { constraint?: string }).constraint ?? '';

@@ -37,6 +37,8 @@ export interface VehicleRouteDeps {
   packs: PackService;
   /** the vehicle's packs with balances and its control states */
   details(vin: string): Promise<{ packs: PackInstanceView[]; controls: ControlView[] }>;
+  /** SIM swap (src/sims/swap.ts): 404 unknown VIN, 409 a card that is not free; the same ICCID again is a no-op */
+  swapIccid(vin: string, iccid: string, actor: string): Promise<unknown>;
 }
 
 export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): void {
@@ -78,6 +80,22 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     onRequest: requireAdmin,
     schema: { tags: ['vehicles'], summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
     handler: async (request) => service.rotateSecret(request.params.vin),
+  });
+
+  app.put('/v1/vehicles/:vin/iccid', {
+    onRequest: requireAdmin,
+    schema: {
+      tags: ['vehicles'],
+      summary:
+        'SIM swap: bind a free card (not bound to a vehicle, not in a merchant’s inventory) to the vehicle; audited in its ICCID history; usage before the swap stays on the old card; the vehicle user’s real-name stays with the vehicle; the same ICCID again is a no-op',
+      params: VinParams,
+      body: z.object({ iccid: IccidSchema }),
+      response: { 200: VehicleSchema, ...errors },
+    },
+    handler: async (request) => {
+      await deps.swapIccid(request.params.vin, request.body.iccid, 'admin');
+      return present(await service.get(request.params.vin));
+    },
   });
 
   app.post('/v1/vehicles/:vin/packs', {

@@ -75,10 +75,11 @@ t.test('an import with bad rows reports every one and imports none, unless ?part
   t.equal(next.body.nextCursor, null);
 
   const again = await svc.request('POST', '/v1/merchants/shop-n/sims', { token: key, body: { sims: [simRow(1), simRow(6)] } });
-  t.equal(again.status, 422, 'cards already on the platform');
+  t.equal(again.status, 409, 'cards already on the platform');
+  t.equal(again.body.error.code, 'SIM_UNAVAILABLE');
   t.same(again.body.rejected.map((r: { reason: string }) => r.reason), ['is already on the platform', 'is already on the platform']);
   const elsewhere = await svc.request('POST', '/v1/merchants/shop-m/sims', { body: { sims: [{ ...simRow(9), msisdn: simRow(6).msisdn }] } });
-  t.equal(elsewhere.status, 422, 'an MSISDN belongs to one card platform-wide');
+  t.equal(elsewhere.status, 409, 'an MSISDN belongs to one card platform-wide');
   t.equal(elsewhere.body.rejected[0].field, 'sims.0.msisdn');
 
   const events = await svc.request('GET', `/v1/sims/${simIccid(1)}/events`, { token: key });

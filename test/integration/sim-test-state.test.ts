@@ -1,13 +1,15 @@
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
-import { createMerchant, importSims, startSimStack } from './sims-support.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
+import { createMerchant, importSims, simIccid, startSimStack } from './sims-support.js';
 
 /** DESIGN 4.2: records whose start falls while the card was in `test` are stored with payer `none`, never invoiced. */
 const clock = manualClock(Date.parse('2026-11-10T10:00:00+08:00'));
 const { svc } = await startSimStack(t, { clock });
 const token = await createMerchant(svc, 'shop-a');
-const [iccid] = await importSims(svc, 'shop-a', token, [900]);
-const car = await svc.registerVehicle(1, { iccid, model: 'A7' });
+// Bound at production, then assigned to the merchant by the admin (src/sims/README.md).
+const car = await svc.registerVehicle(1, { iccid: simIccid(900), model: 'A7' });
+const [iccid] = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [900]);
 
 t.test('bytes of the test window go to payer none; the rest is billed as usual', async (t) => {
   t.equal((await svc.request('POST', `/v1/sims/${iccid}/test`, { token })).status, 200, 'the card enters test at 10:00');

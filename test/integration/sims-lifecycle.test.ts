@@ -1,6 +1,7 @@
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
 import { inTestAt, loadSimTestWindows } from '../../src/sims/test-windows.js';
+import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { createMerchant, importSims, order, residentId, startSimStack, uscc, verifyHolder } from './sims-support.js';
 
 // The whole lifecycle of DESIGN 6 against both simulators, with the scheduler driven by a manual clock:
@@ -102,8 +103,9 @@ t.test('an IoT card: order → real-name → activation → expiry → recharge'
 
 t.test('a vehicle card: automaker subject, REALNAME_REQUIRED until the owner registers, owner change, SIM_SUSPENDED', async (t) => {
   clock.set(Date.parse('2027-04-10T09:00:00+08:00'));
-  const [vehicleCard] = await importSims(svc, 'shop-a', key, [901], '8986001');
+  // Bound at production, then assigned to the merchant by the admin (src/sims/README.md).
   const car = await svc.registerVehicle(901);
+  const [vehicleCard] = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [901], '8986001');
   t.equal(car.iccid, vehicleCard);
 
   const testStart = clock.now();

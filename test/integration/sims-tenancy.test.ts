@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import t from 'tap';
-import { startTestService } from '../helpers/service.js';
+import { startTestService, TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { createMerchant, importSims, residentId, simIccid, startSimStack, uscc } from './sims-support.js';
 
 // DESIGN 5/6: merchant keys see only their own merchant (403 on another merchant's top-level path, 404 for
@@ -27,8 +27,9 @@ const call = async (method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, opti
 };
 
 const [cardA, cardA2, cardEnterprise] = await importSims(svc, 'shop-a', keyA, [1, 2, 3]);
-const [vehicleCard] = await importSims(svc, 'shop-a', keyA, [77], '8986001');
+// A vehicle card is bound at production, then the admin assigns it to the merchant (src/sims/README.md).
 const car = await svc.registerVehicle(77);
+const [vehicleCard] = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [77], '8986001');
 const [cardB] = await importSims(svc, 'shop-b', keyB, [50]);
 
 t.test('the merchant flows, with personal data', async (t) => {
@@ -174,6 +175,6 @@ t.test('key rotation: PII_KEY_PREVIOUS reads old ciphertexts and re-encryption m
   const replay = await onlyNew.request('POST', '/v1/orders', { body: { merchant: 'shop-a', externalOrderId: 'X-1', iccid: cardA, plan: 'iot-12m', buyer: { name: PERSON.name, phone: PERSON.phone } } });
   t.equal(replay.status, 200, 'idempotency digests were re-keyed too');
   const dup = await onlyNew.request('POST', '/v1/merchants/shop-a/sims', { body: { sims: [{ iccid: simIccid(9999), imsi: '460619999999999', msisdn: '1461000000001' }] } });
-  t.equal(dup.status, 422);
+  t.equal(dup.status, 409);
   t.match(JSON.stringify(dup.body.rejected), /msisdn/, 'MSISDN lookup hashes were re-keyed');
 });

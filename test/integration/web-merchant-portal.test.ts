@@ -56,8 +56,9 @@ const sell = (merchant: string, externalOrderId: string, iccid: string, buyer: {
 const keyA = await createMerchant(svc, 'shop-a', 1);
 const keyB = await createMerchant(svc, 'shop-b', 2);
 const cards = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, CARDS);
-const [vehicleCard] = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [77], '8986001');
+// A vehicle card is bound at production, then the admin assigns it to the merchant (src/sims/README.md).
 await svc.registerVehicle(77);
+const [vehicleCard] = await importSims(svc, 'shop-a', TEST_ADMIN_TOKEN, [77], '8986001');
 const [cardB] = await importSims(svc, 'shop-b', TEST_ADMIN_TOKEN, [90]);
 const [card1, card2, card3, card4, card5] = cards as [string, string, string, string, string];
 
