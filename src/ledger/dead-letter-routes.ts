@@ -55,10 +55,11 @@ interface DeadLetterRow {
 
 /** Newest first: `id < before` on the primary key, one row more than the page to know if another follows. */
 export async function listDeadLetters(pool: Pick<Pool, 'query'>, options: { limit: number; before: string | null; timezone: string }): Promise<{ deadLetters: DeadLetterView[]; nextCursor: string | null }> {
-  const columns = 'SELECT id::text, vin, topic, code, reason, record_index, seq::text, payload, received_at FROM dead_letters';
+  const columns = `SELECT d.id::text, d.vin, d.topic, d.code, d.reason, d.record_index, d.seq::text, p.payload, d.received_at
+                     FROM dead_letters d JOIN dead_letter_payloads p ON p.sha256 = d.payload_sha256`;
   const { rows } = options.before
-    ? await pool.query<DeadLetterRow>(`${columns} WHERE id < $1::bigint ORDER BY id DESC LIMIT $2`, [options.before, options.limit + 1])
-    : await pool.query<DeadLetterRow>(`${columns} ORDER BY id DESC LIMIT $1`, [options.limit + 1]);
+    ? await pool.query<DeadLetterRow>(`${columns} WHERE d.id < $1::bigint ORDER BY d.id DESC LIMIT $2`, [options.before, options.limit + 1])
+    : await pool.query<DeadLetterRow>(`${columns} ORDER BY d.id DESC LIMIT $1`, [options.limit + 1]);
   const page = rows.slice(0, options.limit);
   const last = page.at(-1);
   return {

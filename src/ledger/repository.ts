@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import type { FundingState, PackInstance } from '../allocate/index.js';
 import { capKey } from '../allocate/index.js';
@@ -274,11 +275,33 @@ export interface DeadLetter {
 /** DESIGN 3.1: every rejection is stored with its payload, up to 64 KiB. */
 export const DEAD_LETTER_PAYLOAD_BYTES = 65_536;
 
+/**
+ * Stores rejections; each distinct payload once (the records of one message share it, and a resent
+ * message has the same bytes), keyed by the SHA-256 of the stored bytes.
+ */
 export async function insertDeadLetters(client: PoolClient | Pool, letters: readonly DeadLetter[]): Promise<void> {
   if (letters.length === 0) return;
+  const digests = new Map<Buffer, Buffer>(); // payload object → digest: records of one message share the Buffer
+  const payloads = new Map<string, { sha: Buffer; stored: Buffer; receivedAt: Date }>();
+  const shas = letters.map((letter) => {
+    let sha = digests.get(letter.payload);
+    if (!sha) {
+      const stored = letter.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES);
+      sha = createHash('sha256').update(stored).digest();
+      digests.set(letter.payload, sha);
+      const key = sha.toString('hex');
+      if (!payloads.has(key)) payloads.set(key, { sha, stored, receivedAt: new Date(letter.receivedAtMs) });
+    }
+    return sha;
+  });
+  const unique = [...payloads.values()];
   const col = <T>(f: (r: DeadLetter) => T) => letters.map(f);
   await client.query(
-    `INSERT INTO dead_letters (vin, topic, code, reason, record_index, seq, payload, received_at)
+    `WITH stored AS (
+       INSERT INTO dead_letter_payloads (sha256, payload, first_received_at)
+       SELECT * FROM unnest($9::bytea[], $10::bytea[], $11::timestamptz[]) ON CONFLICT DO NOTHING
+     )
+     INSERT INTO dead_letters (vin, topic, code, reason, record_index, seq, payload_sha256, received_at)
      SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::timestamptz[])`,
     [
       col((d) => d.vin),
@@ -287,10 +310,35 @@ export async function insertDeadLetters(client: PoolClient | Pool, letters: read
       col((d) => d.reason),
       col((d) => d.recordIndex),
       col((d) => d.seq),
-      col((d) => d.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES)),
+      shas,
       col((d) => new Date(d.receivedAtMs)),
+      unique.map((p) => p.sha),
+      unique.map((p) => p.stored),
+      unique.map((p) => p.receivedAt),
     ],
   );
+}
+
+/**
+ * Deletes the dead letters received before `beforeMs` and the payloads no letter points at any more, in
+ * chunks so that a long backlog never holds one long transaction. Returns the letters deleted.
+ */
+export async function deleteDeadLettersBefore(pool: Pool, beforeMs: number, chunk = 10_000): Promise<number> {
+  let deleted = 0;
+  for (;;) {
+    const { rowCount } = await pool.query(
+      'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE received_at < $1 ORDER BY received_at LIMIT $2)',
+      [new Date(beforeMs), chunk],
+    );
+    deleted += rowCount ?? 0;
+    if ((rowCount ?? 0) < chunk) break;
+  }
+  await pool.query(
+    `DELETE FROM dead_letter_payloads p WHERE p.first_received_at < $1
+       AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.payload_sha256 = p.sha256)`,
+    [new Date(beforeMs)],
+  );
+  return deleted;
 }
 
 /**

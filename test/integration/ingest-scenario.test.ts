@@ -571,7 +571,7 @@ t.test('(i) malformed payloads are rejected whole; a bad record alone', async (t
   t.match(partial.rejected[0]!.message, /^up/, 'the message names the field first');
   expectAllocations(car.vin, '0', good1, 'navigation', [AMAP(1100n)]);
   expectAllocations(car.vin, '0', good3, 'navigation', [AMAP(3300n)]);
-  const dead = await db.query(`SELECT code, record_index, seq::int, payload FROM dead_letters WHERE vin = $1 ORDER BY id`, [car.vin]);
+  const dead = await db.query(`SELECT d.code, d.record_index, d.seq::int, p.payload FROM dead_letters d JOIN dead_letter_payloads p ON p.sha256 = d.payload_sha256 WHERE d.vin = $1 ORDER BY d.id`, [car.vin]);
   t.match(dead.rows, [
     { code: 'INVALID_PAYLOAD', record_index: null, seq: null },
     { code: 'UNSUPPORTED_VERSION', record_index: null },
