@@ -50,6 +50,7 @@ export function usageRoutes(app: FastifyZodInstance, deps: UsageQueryDeps): void
 
   app.get('/v1/sponsors/:id/usage', {
     onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['sponsors'],
       summary: 'A sponsor’s usage and amounts for a billing month as it stands now',

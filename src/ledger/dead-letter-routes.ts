@@ -107,6 +107,7 @@ export interface DeadLetterRouteDeps {
 export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteDeps): void {
   app.get('/v1/dead-letters', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['ledger'],
       summary: 'Rejected usage payloads with codes and reasons, newest first',

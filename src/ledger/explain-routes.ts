@@ -64,6 +64,7 @@ export interface ExplainRouteDeps {
 export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): void {
   app.get('/v1/vehicles/:vin/usage/:seq/explain', {
     onRequest: requireAdminOrSponsor,
+    config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['ledger'],
       summary: 'How one usage record was classified and who pays for it',

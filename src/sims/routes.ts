@@ -75,6 +75,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/plans', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'The plans merchants sell (catalog `plans`): term, packs, wholesale (tax-exclusive) and retail (tax-inclusive)',
@@ -97,6 +98,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/sims/:iccid', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'A card, its state, service and real-name subjects (personal data masked)', params: IccidParams, response: { 200: SimSchema, ...errors } },
     handler: async (request) => {
       const sim = requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
@@ -106,6 +108,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/sims/:iccid/events', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'The audit trail of a card: every transition and real-name change, who, when and why', params: IccidParams, response: { 200: z.object({ events: z.array(SimEventSchema) }), ...errors } },
     handler: async (request) => {
       requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
@@ -116,6 +119,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   for (const route of TRANSITION_ROUTES) {
     app.post(`/v1/sims/:iccid${route.path}`, {
       onRequest: requireMerchantOrAdmin,
+      config: { audience: ['admin', 'merchant'] },
       schema: { tags: ['sims'], summary: route.summary, params: IccidParams, body: ReasonBodySchema, response: { 200: SimSchema, ...errors } },
       handler: async (request) => {
         const sim = await deps.lifecycle.transition(request.params.iccid, route.event, callerOf(request.principal), request.body?.reason);
@@ -126,6 +130,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/sims/:iccid/real-name', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Register the real-name subject of a card: the holder (individual with liveness, or enterprise with agent) or, for a vehicle card, the vehicle user (role owner)',
@@ -141,6 +146,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/sims/:iccid/recharges', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
@@ -156,6 +162,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/sims/:iccid/personal-data/reveal', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Unmasked personal data of a card (holder, owner, buyers, MSISDN); every call is written to the access log with its reason',
@@ -168,6 +175,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/personal-data/access-log', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Who saw unmasked personal data, when and why (newest first)',
@@ -185,12 +193,14 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/personal-data/reencrypt', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sims'], summary: 'Re-encrypt personal data written with PII_KEY_PREVIOUS under PII_KEY (also run at startup)', response: { 200: z.object({ reencrypted: z.number().int() }), ...errors } },
     handler: async () => ({ reencrypted: await deps.personalData.reencryptAll() }),
   });
 
   app.post('/v1/orders', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
@@ -205,6 +215,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/orders/:externalOrderId', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'An order by its external id (the admin names the merchant when several use the id)',
@@ -217,6 +228,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/orders/:externalOrderId/refund', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
@@ -232,6 +244,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/einvoices/:id/retry', {
     onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
@@ -253,6 +266,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/vehicles/:vin/owner-change', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary: 'A used-car sale: clears the vehicle user’s real-name; REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers',
@@ -268,6 +282,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/jobs/sim-lifecycle', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Run the SIM lifecycle jobs now (suspend expired cards, monthly packs, control reconciliation, e-invoice retries); they also run every minute',

@@ -18,6 +18,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.post('/v1/sponsors/:id/keys', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sponsors'], summary: 'Create a sponsor API key (shown once)', params, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
     handler: async (request, reply) => {
       requireSponsor(request.params.id);
@@ -27,6 +28,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.get('/v1/sponsors/:id/keys', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sponsors'], summary: 'List a sponsor’s keys (never the secrets)', params, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
@@ -36,6 +38,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.delete('/v1/sponsors/:id/keys/:keyId', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sponsors'],
       summary: 'Revoke a sponsor key (idempotent)',

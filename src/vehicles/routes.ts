@@ -53,6 +53,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
 
   app.post('/v1/vehicles', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary: 'Register a T-Box; the device secret is returned once',
@@ -64,24 +65,28 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
 
   app.get('/v1/vehicles/:vin', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'A vehicle, its packs and control states', params: VinParams, response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.get(request.params.vin)),
   });
 
   app.post('/v1/vehicles/:vin/activate', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'Set the activation date', params: VinParams, body: z.object({ activatedAt: OffsetTimestampSchema }), response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.activate(request.params.vin, request.body.activatedAt)),
   });
 
   app.post('/v1/vehicles/:vin/secret', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
     handler: async (request) => service.rotateSecret(request.params.vin),
   });
 
   app.post('/v1/vehicles/:vin/packs', {
     onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary: 'The owner bought a pack (idempotent per externalOrderId)',

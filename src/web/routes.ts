@@ -192,13 +192,16 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   });
   web.setNotFoundHandler((request, reply) => sendPage(reply, errorPage(context(request), context(request).t('notFound')), 404));
 
-  const hidden = { schema: { hide: true } };
+  // Who may open each page (src/api/audience.ts); hidden from the OpenAPI document.
+  const forAnyone = { schema: { hide: true }, config: { audience: ['public'] as const } };
+  const forSponsors = { schema: { hide: true }, config: { audience: ['admin', 'sponsor'] as const } };
+  const forAdmin = { schema: { hide: true }, config: { audience: ['admin'] as const } };
 
   // ---- sign-in, sign-out, language ------------------------------------------------------------------
 
-  web.get('/', hidden, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
+  web.get('/', forAnyone, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
 
-  web.get('/login', hidden, async (request, reply) => {
+  web.get('/login', forAnyone, async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const next = safeReturnPath(query.next, '');
     if (request.webSession) return reply.redirect(next || homeOf(request.webSession), 303);
@@ -207,7 +210,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, loginPage(ctx, { next, ...(info ? { info } : {}) }));
   });
 
-  web.post('/login', hidden, async (request, reply) => {
+  web.post('/login', forAnyone, async (request, reply) => {
     // Login CSRF: only a form of this site may sign a browser in.
     if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
     const body = LoginBody.safeParse(request.body ?? {});
@@ -234,13 +237,13 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return reply.redirect(next || homeOf(session), 303);
   });
 
-  web.post('/logout', hidden, async (request, reply) => {
+  web.post('/logout', forAnyone, async (request, reply) => {
     checkCsrf(request, CsrfBody.safeParse(request.body ?? {}).data ?? {});
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
     return reply.redirect('/app/login?bye=1', 303);
   });
 
-  web.post('/lang', hidden, async (request, reply) => {
+  web.post('/lang', forAnyone, async (request, reply) => {
     const body = LanguageBody.safeParse(request.body ?? {});
     checkCsrf(request, body.data ?? {});
     if (body.success && isLanguage(body.data.lang)) {
@@ -251,7 +254,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   // ---- sponsor pages ----------------------------------------------------------------------------------
 
-  web.get('/sponsors/:id', hidden, async (request, reply) => {
+  web.get('/sponsors/:id', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -284,7 +287,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, page);
   });
 
-  web.get('/sponsors/:id/invoices', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -301,20 +304,20 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return invoice;
   }
 
-  web.get('/sponsors/:id/invoices/:invoiceId', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     return sendPage(reply, renderInvoiceHtml(await loadInvoice(request, session)));
   });
 
-  web.get('/sponsors/:id/invoices/:invoiceId/lines.csv', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId/lines.csv', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
     return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
   });
 
-  web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
@@ -322,7 +325,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
   });
 
-  web.get('/sponsors/:id/explain', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/explain', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -359,7 +362,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   // ---- admin pages ------------------------------------------------------------------------------------
 
-  web.get('/admin', hidden, async (request, reply) => {
+  web.get('/admin', forAdmin, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     requireAdminSession(session);
@@ -378,7 +381,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, adminPage(context(request, { current: 'admin' }), { month, currency: catalog.billing.currency, sponsors, merchants, health }));
   });
 
-  web.get('/admin/dead-letters', hidden, async (request, reply) => {
+  web.get('/admin/dead-letters', forAdmin, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     requireAdminSession(session);
@@ -415,9 +418,9 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   const serveAsset = (file: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(await asset(file));
 
-  web.get('/assets/echarts.min.js', hidden, serveAsset(echartsFile));
-  web.get('/assets/dashboard.js', hidden, serveAsset(dashboardFile));
-  web.get('/assets/app.css', hidden, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+  web.get('/assets/echarts.min.js', forAnyone, serveAsset(echartsFile));
+  web.get('/assets/dashboard.js', forAnyone, serveAsset(dashboardFile));
+  web.get('/assets/app.css', forAnyone, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
 }
 
 /** Bytes per app per day for the chart: every day of the month (through `today` for the current month). */
