@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ApiKeyStore } from './api-keys.js';
-import { auditRoutes, registerWithAudience, type DeclaredRoute } from './audience.js';
+import { auditRoutes, enforceAudience, registerWithAudience, type DeclaredRoute } from './audience.js';
 import { createAuthenticator } from './auth.js';
 import { createRateLimiter } from './rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
@@ -71,6 +71,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthenticator(options.adminToken, options.apiKeys));
   app.addHook('onRequest', createRateLimiter(options.rateLimit));
+  // The route's declared audience, before the body is read: 401 without a token, 403 outside the audience.
+  app.addHook('onRequest', enforceAudience);
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
   app.get('/health', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));

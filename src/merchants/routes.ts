@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { requireAdmin, requireMerchantPath } from '../api/auth.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../ingest/runtime.js';
@@ -55,7 +54,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   };
 
   app.post('/v1/merchants', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
@@ -67,21 +65,18 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
     handler: async () => ({ merchants: await deps.merchants.list() }),
   });
 
   app.get('/v1/merchants/:id', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['merchants'], summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
     handler: async (request) => requireMerchant(request.params.id),
   });
 
   app.post('/v1/merchants/:id/keys', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
     handler: async (request, reply) => {
@@ -91,7 +86,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/keys', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
@@ -101,7 +95,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.delete('/v1/merchants/:id/keys/:keyId', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
@@ -118,7 +111,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.post('/v1/merchants/:id/sims', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     bodyLimit: 8 * 1024 * 1024,
     schema: {
@@ -147,7 +139,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/sims', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
@@ -163,7 +154,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/orders', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
@@ -188,7 +178,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/settlements', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
@@ -209,7 +198,6 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/einvoices', {
-    onRequest: requireMerchantPath,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],

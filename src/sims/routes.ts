@@ -1,6 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema, IccidSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
@@ -8,7 +6,7 @@ import type { CatalogRuntime } from '../ingest/runtime.js';
 import { realNameBodySchema } from '../realname/validate.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
-import { forbidden, notFound, unauthorized } from '../shared/errors.js';
+import { notFound } from '../shared/errors.js';
 import { dayOf } from '../shared/time.js';
 import { callerOf, requireInScope } from './context.js';
 import type { SimJobs } from './jobs.js';
@@ -44,13 +42,6 @@ export interface SimRouteDeps {
   views: Views;
 }
 
-/** onRequest: the admin or a merchant key (a sponsor key is 403 here). */
-export async function requireMerchantOrAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  const principal = request.principal;
-  if (!principal) throw unauthorized();
-  if (principal.kind !== 'admin' && principal.kind !== 'merchant') throw forbidden();
-}
-
 const providerErrors = { 502: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema };
 const IccidParams = z.object({ iccid: IccidSchema });
 const OrderParams = z.object({ externalOrderId: ExternalOrderIdSchema });
@@ -74,7 +65,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   const orderView = async (order: Parameters<Views['order']>[0]) => deps.views.order(order, await deps.einvoices.forOrder(deps.pool, order.id));
 
   app.get('/v1/plans', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -97,7 +87,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/sims/:iccid', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'A card, its state, service and real-name subjects (personal data masked)', params: IccidParams, response: { 200: SimSchema, ...errors } },
     handler: async (request) => {
@@ -107,7 +96,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/sims/:iccid/events', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'The audit trail of a card: every transition and real-name change, who, when and why', params: IccidParams, response: { 200: z.object({ events: z.array(SimEventSchema) }), ...errors } },
     handler: async (request) => {
@@ -118,7 +106,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   for (const route of TRANSITION_ROUTES) {
     app.post(`/v1/sims/:iccid${route.path}`, {
-      onRequest: requireMerchantOrAdmin,
       config: { audience: ['admin', 'merchant'] },
       schema: { tags: ['sims'], summary: route.summary, params: IccidParams, body: ReasonBodySchema, response: { 200: SimSchema, ...errors } },
       handler: async (request) => {
@@ -129,7 +116,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   }
 
   app.post('/v1/sims/:iccid/real-name', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -145,7 +131,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/sims/:iccid/recharges', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -161,7 +146,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/sims/:iccid/personal-data/reveal', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
@@ -174,7 +158,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/personal-data/access-log', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
@@ -192,14 +175,12 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/personal-data/reencrypt', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: { tags: ['sims'], summary: 'Re-encrypt personal data written with PII_KEY_PREVIOUS under PII_KEY (also run at startup)', response: { 200: z.object({ reencrypted: z.number().int() }), ...errors } },
     handler: async () => ({ reencrypted: await deps.personalData.reencryptAll() }),
   });
 
   app.post('/v1/orders', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -214,7 +195,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/orders/:externalOrderId', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -227,7 +207,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/orders/:externalOrderId/refund', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -243,7 +222,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/einvoices/:id/retry', {
-    onRequest: requireMerchantOrAdmin,
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
@@ -265,7 +243,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/vehicles/:vin/owner-change', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
@@ -281,7 +258,6 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/jobs/sim-lifecycle', {
-    onRequest: requireAdmin,
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],

@@ -72,7 +72,7 @@ const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'me
 export function merchantPages(web: FastifyInstance, kit: PageKit, deps: MerchantPageDeps): void {
   const { pool, readers } = deps;
 
-  /** DESIGN 5 scoping for `/app/merchants/:id…`, as `requireMerchantPath` does it for `/v1/merchants/:id…`. */
+  /** DESIGN 5 scoping for `/app/merchants/:id…` (the audience guard already refused another merchant's id); finds the merchant. */
   async function merchantScope(request: FastifyRequest, session: WebSession): Promise<Merchant> {
     if (session.kind === 'sponsor') throw refuse('forbidden', 403);
     const params = MerchantParams.safeParse(request.params);

@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
+import { decideAudience } from '../api/audience.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import { renderInvoiceHtml } from '../billing/invoice-html.js';
 import type { InvoiceQueries } from '../billing/invoices.js';
@@ -115,6 +116,26 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const live = session && (session.kind === 'admin' || (await isSessionKeyLive(deps.pool, session)));
     if (session && live) request.webSession = session;
     else request.webSessionEnded = true;
+  });
+
+  // Every page's declared audience (src/api/audience.ts), judged on the session, not on a bearer token (the
+  // API's own guard leaves these routes alone): signed out → the sign-in page; outside the audience or on
+  // another tenant's id → 403. The handlers' scope checks below then find the objects (404).
+  web.addHook('onRoute', (route) => {
+    route.config = { ...route.config, sessionGuard: true };
+  });
+  web.addHook('onRequest', async (request, reply) => {
+    const audience = request.routeOptions.config.audience;
+    if (!audience) {
+      if (request.is404) return;
+      throw refuse('forbidden', 403);
+    }
+    const decision = decideAudience(audience, request.routeOptions.url ?? '', request.webSession, request.params);
+    if (decision === 'forbidden') throw refuse('forbidden', 403);
+    if (decision === 'unauthenticated') {
+      requireSession(request, reply);
+      return reply;
+    }
   });
 
   web.addHook('onSend', async (request, reply) => {

@@ -1,7 +1,9 @@
 import { Registry } from 'prom-client';
 import t from 'tap';
+import type { ApiKeyStore } from '../../src/api/api-keys.js';
 import { buildApp, type AppOptions } from '../../src/api/app.js';
 import { decideAudience, declaredAudience, type Audience } from '../../src/api/audience.js';
+import type { FastifyZodInstance } from '../../src/api/types.js';
 import { createLogger } from '../../src/shared/logger.js';
 
 // Every route declares who may call it (src/api/audience.ts), and the declaration is what is enforced.
@@ -55,6 +57,37 @@ t.test('the route table lists every route with its audience; the docs are public
   t.ok(docs.length >= 4, 'the OpenAPI routes are listed');
   for (const route of docs) t.same(route.audience, ['public'], `${route.method} ${route.url}`);
   t.equal((await app.inject({ method: 'GET', url: '/docs/json' })).statusCode, 200, 'and served without a token');
+});
+
+t.test('the declared audience is what is enforced', async (t) => {
+  const routes: Array<(app: FastifyZodInstance) => void> = [
+    (api) => api.get('/v1/admin-thing', { config: { audience: ['admin'] } }, async () => ({ ok: true })),
+    (api) => api.get('/v1/open', { config: { audience: ['public'] } }, async () => ({ ok: true })),
+    (api) => api.post('/v1/sponsors/:id/things', { config: { audience: ['admin', 'sponsor'] } }, async () => ({ ok: true })),
+    (api) => api.get('/v1/shared', { config: { audience: ['admin', 'sponsor', 'merchant'] } }, async () => ({ ok: true })),
+  ];
+  // Two keys, as the key store would resolve them.
+  const owners: Record<string, { ownerKind: 'sponsor' | 'merchant'; ownerId: string; keyId: string }> = {
+    'sk-amap': { ownerKind: 'sponsor', ownerId: 'amap', keyId: '0000000000000001' },
+    'sk-shop': { ownerKind: 'merchant', ownerId: 'shop-a', keyId: '0000000000000002' },
+  };
+  const apiKeys = { verify: async (token: string) => owners[token] ?? null } as unknown as ApiKeyStore;
+  const app = await buildApp({ ...options(routes), apiKeys });
+  t.teardown(() => app.close());
+  const call = async (method: 'GET' | 'POST', url: string, token?: string) =>
+    (await app.inject({ method, url, headers: token ? { authorization: `Bearer ${token}` } : {}, ...(method === 'POST' ? { payload: {} } : {}) })).statusCode;
+  t.equal(await call('GET', '/v1/admin-thing'), 401);
+  t.equal(await call('GET', '/v1/admin-thing', 'sk-nobody'), 401, 'an unknown key is no principal');
+  t.equal(await call('GET', '/v1/admin-thing', 'sk-amap'), 403, 'a tenant key on an admin path');
+  t.equal(await call('GET', '/v1/admin-thing', ADMIN_TOKEN), 200);
+  t.equal(await call('GET', '/v1/open'), 200);
+  t.equal(await call('POST', '/v1/sponsors/amap/things'), 401);
+  t.equal(await call('POST', '/v1/sponsors/amap/things', 'sk-amap'), 200, 'a sponsor on its own id');
+  t.equal(await call('POST', '/v1/sponsors/qqmusic/things', 'sk-amap'), 403, 'another sponsor’s top-level id');
+  t.equal(await call('POST', '/v1/sponsors/amap/things', 'sk-shop'), 403, 'a merchant key on a sponsor path');
+  t.equal(await call('POST', '/v1/sponsors/qqmusic/things', ADMIN_TOKEN), 200);
+  t.equal(await call('GET', '/v1/shared', 'sk-shop'), 200, 'no tenant path: the handler narrows');
+  t.equal(await call('GET', '/v1/nothing-here'), 404, 'the not-found handler needs no audience');
 });
 
 t.test('decideAudience: 401, 403, tenant top-level paths', async (t) => {
