@@ -7,6 +7,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import type { ApiKeyStore } from './api-keys.js';
+import { auditRoutes, enforceAudience, registerWithAudience, type DeclaredRoute } from './audience.js';
 import { createAuthenticator } from './auth.js';
 import { createRateLimiter } from './rate-limit.js';
 import { installErrorHandler } from './error-handler.js';
@@ -26,6 +27,13 @@ export interface AppOptions {
   routes: Array<(app: FastifyZodInstance) => void>;
 }
 
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Every registered route with its declared audience, in registration order (read-only; the tenant matrix test walks it). */
+    readonly routeTable: readonly DeclaredRoute[];
+  }
+}
+
 /** The HTTP app as a plain value: server.ts listens, tests use `inject`. */
 export async function buildApp(options: AppOptions): Promise<FastifyZodInstance> {
   const app = Fastify({
@@ -37,6 +45,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
   }).withTypeProvider<ZodTypeProvider>();
+
+  // Before any route: a route that does not declare who may call it fails startup (see audience.ts).
+  const routeTable: DeclaredRoute[] = [];
+  app.addHook('onRoute', auditRoutes((route) => routeTable.push(Object.freeze(route))));
+  app.decorate('routeTable', { getter: () => Object.freeze([...routeTable]) });
 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -53,16 +66,18 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
     },
     transform: jsonSchemaTransform,
   });
-  await app.register(fastifySwaggerUi, { routePrefix: '/docs' });
+  await registerWithAudience(app, ['public'], (docs) => docs.register(fastifySwaggerUi, { routePrefix: '/docs' }));
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthenticator(options.adminToken, options.apiKeys));
   app.addHook('onRequest', createRateLimiter(options.rateLimit));
+  // The route's declared audience, before the body is read: 401 without a token, 403 outside the audience.
+  app.addHook('onRequest', enforceAudience);
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
-  app.get('/health', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/health', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
-  app.get('/ready', { schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
+  app.get('/ready', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
     const entries = await Promise.all(
       Object.entries(options.readiness).map(async ([name, check]) => [name, await check().catch(() => false)] as const),
     );
@@ -71,7 +86,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', { schema: { ...publicRoute, tags: ['operations'], hide: false } }, async (_request, reply) => {
+  app.get('/metrics', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], hide: false } }, async (_request, reply) => {
     reply.header('content-type', options.metrics.contentType);
     return options.metrics.metrics();
   });

@@ -1,6 +1,5 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { requireAdmin, requireSponsorPath } from '../api/auth.js';
 import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
@@ -63,7 +62,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
   };
 
   app.get('/v1/sponsors/:id/invoices', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: { tags: ['invoices'], summary: 'A sponsor’s invoices and credit notes, newest first', params: SponsorParams, response: { 200: z.object({ invoices: z.array(InvoiceSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
@@ -72,19 +71,19 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: { tags: ['invoices'], summary: 'One invoice', params: InvoiceParams, response: { 200: InvoiceSchema, ...errors } },
     handler: async (request) => toInvoiceJson(await load(request.params.id, request.params.invoiceId)),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/print', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: { tags: ['invoices'], summary: 'The printable invoice (HTML with print CSS)', params: InvoiceParams },
     handler: async (request, reply) => reply.type('text/html; charset=utf-8').send(renderInvoiceHtml(await load(request.params.id, request.params.invoiceId))),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/lines.csv', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: { tags: ['invoices'], summary: 'The invoice lines as CSV', params: InvoiceParams },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
@@ -93,7 +92,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/usage.csv', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: { tags: ['invoices'], summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
@@ -103,7 +102,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
   });
 
   app.post('/v1/sponsors/:id/invoices/:invoiceId/credit-note', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
       summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
@@ -117,7 +116,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
   });
 
   app.post('/v1/billing/periods/:month/close', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
       summary: 'Close an ended month now, earlier open months first (idempotent)',

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { requireSponsorPath } from '../api/auth.js';
 import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import { createUsageQuery, type UsageQueryDeps } from './usage-query.js';
@@ -49,7 +48,7 @@ export function usageRoutes(app: FastifyZodInstance, deps: UsageQueryDeps): void
   const query = createUsageQuery(deps);
 
   app.get('/v1/sponsors/:id/usage', {
-    onRequest: requireSponsorPath,
+    config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['sponsors'],
       summary: 'A sponsor’s usage and amounts for a billing month as it stands now',

@@ -1,6 +1,5 @@
 import { decodeCursor, encodeCursor } from '../api/cursor.js';
 import { z } from 'zod';
-import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
@@ -107,7 +106,7 @@ export interface DeadLetterRouteDeps {
 
 export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteDeps): void {
   app.get('/v1/dead-letters', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['ledger'],
       summary: 'Rejected usage payloads with codes and reasons, newest first',

@@ -1,10 +1,9 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { ErrorSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
-import { forbidden, notFound, unauthorized } from '../shared/errors.js';
+import { notFound } from '../shared/errors.js';
 import { findRecordExplanation, sponsorView } from './explain-query.js';
 
 const FullAllocationSchema = z.strictObject({
@@ -49,12 +48,6 @@ const SeqSchema = z
   .transform(Number)
   .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER, 'must be an integer from 0 to 2^53−1'));
 
-/** onRequest: the admin or a sponsor key (401 without a token); merchants have no share in usage (403). */
-async function requireAdminOrSponsor(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  if (!request.principal) throw unauthorized();
-  if (request.principal.kind === 'merchant') throw forbidden();
-}
-
 export interface ExplainRouteDeps {
   pool: Pick<Pool, 'query'>;
   catalog(): Catalog;
@@ -63,7 +56,7 @@ export interface ExplainRouteDeps {
 /** DESIGN 5 `GET /v1/vehicles/{vin}/usage/{seq}/explain?epoch=`. */
 export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): void {
   app.get('/v1/vehicles/:vin/usage/:seq/explain', {
-    onRequest: requireAdminOrSponsor,
+    config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['ledger'],
       summary: 'How one usage record was classified and who pays for it',

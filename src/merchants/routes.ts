@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { requireAdmin, requireMerchantPath } from '../api/auth.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../ingest/runtime.js';
@@ -56,7 +55,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   };
 
   app.post('/v1/merchants', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
       summary: 'Create a merchant (the seller on its e-invoices)',
@@ -67,19 +66,19 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
     handler: async () => ({ merchants: await deps.merchants.list() }),
   });
 
   app.get('/v1/merchants/:id', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['merchants'], summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
     handler: async (request) => requireMerchant(request.params.id),
   });
 
   app.post('/v1/merchants/:id/keys', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
     handler: async (request, reply) => {
       await requireMerchant(request.params.id);
@@ -88,7 +87,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/keys', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['merchants'], summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       await requireMerchant(request.params.id);
@@ -97,7 +96,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.delete('/v1/merchants/:id/keys/:keyId', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
       summary: 'Revoke a merchant key (idempotent)',
@@ -113,7 +112,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.post('/v1/merchants/:id/sims', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     bodyLimit: 8 * 1024 * 1024,
     schema: {
       tags: ['merchants'],
@@ -145,7 +144,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/sims', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
       summary: 'A merchant’s cards, by ICCID (cursor pagination)',
@@ -160,7 +159,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/orders', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
       summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
@@ -184,7 +183,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/settlements', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
       summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
@@ -204,7 +203,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
   });
 
   app.get('/v1/merchants/:id/einvoices', {
-    onRequest: requireMerchantPath,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
       summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',

@@ -1,6 +1,4 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema, IccidSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
@@ -8,7 +6,7 @@ import type { CatalogRuntime } from '../ingest/runtime.js';
 import { realNameBodySchema } from '../realname/validate.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
-import { forbidden, notFound, unauthorized } from '../shared/errors.js';
+import { notFound } from '../shared/errors.js';
 import { dayOf } from '../shared/time.js';
 import { callerOf, requireInScope } from './context.js';
 import type { SimJobs } from './jobs.js';
@@ -45,13 +43,6 @@ export interface SimRouteDeps {
   views: Views;
 }
 
-/** onRequest: the admin or a merchant key (a sponsor key is 403 here). */
-export async function requireMerchantOrAdmin(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  const principal = request.principal;
-  if (!principal) throw unauthorized();
-  if (principal.kind !== 'admin' && principal.kind !== 'merchant') throw forbidden();
-}
-
 const providerErrors = { 502: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema };
 const IccidParams = z.object({ iccid: IccidSchema });
 const OrderParams = z.object({ externalOrderId: ExternalOrderIdSchema });
@@ -75,7 +66,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   const orderView = async (order: Parameters<Views['order']>[0]) => deps.views.order(order, await deps.einvoices.forOrder(deps.pool, order.id));
 
   app.get('/v1/plans', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'The plans merchants sell (catalog `plans`): term, packs, wholesale (tax-exclusive) and retail (tax-inclusive)',
@@ -97,7 +88,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/sims/:iccid', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'A card, its state, service and real-name subjects (personal data masked)', params: IccidParams, response: { 200: SimSchema, ...errors } },
     handler: async (request) => {
       const sim = requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
@@ -106,7 +97,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/sims/:iccid/events', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: { tags: ['sims'], summary: 'The audit trail of a card: every transition and real-name change, who, when and why', params: IccidParams, response: { 200: z.object({ events: z.array(SimEventSchema) }), ...errors } },
     handler: async (request) => {
       requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
@@ -116,7 +107,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   for (const route of TRANSITION_ROUTES) {
     app.post(`/v1/sims/:iccid${route.path}`, {
-      onRequest: requireMerchantOrAdmin,
+      config: { audience: ['admin', 'merchant'] },
       schema: { tags: ['sims'], summary: route.summary, params: IccidParams, body: ReasonBodySchema, response: { 200: SimSchema, ...errors } },
       handler: async (request) => {
         const sim = await deps.lifecycle.transition(request.params.iccid, route.event, callerOf(request.principal), request.body?.reason);
@@ -126,7 +117,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   }
 
   app.post('/v1/sims/:iccid/real-name', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Register the real-name subject of a card: the holder (individual with liveness, or enterprise with agent) or, for a vehicle card, the vehicle user (role owner)',
@@ -141,7 +132,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/sims/:iccid/recharges', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
@@ -156,7 +147,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/sims/:iccid/personal-data/reveal', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Unmasked personal data of a card (holder, owner, buyers, MSISDN); every call is written to the access log with its reason',
@@ -168,7 +159,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/personal-data/access-log', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Who saw unmasked personal data, when and why (newest first)',
@@ -185,13 +176,13 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/personal-data/reencrypt', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sims'], summary: 'Re-encrypt personal data written with PII_KEY_PREVIOUS under PII_KEY (also run at startup)', response: { 200: z.object({ reencrypted: z.number().int() }), ...errors } },
     handler: async () => ({ reencrypted: await deps.personalData.reencryptAll() }),
   });
 
   app.post('/v1/orders', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
@@ -205,7 +196,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.get('/v1/orders/:externalOrderId', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'An order by its external id (the admin names the merchant when several use the id)',
@@ -217,7 +208,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/orders/:externalOrderId/refund', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
@@ -232,7 +223,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/einvoices/:id/retry', {
-    onRequest: requireMerchantOrAdmin,
+    config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
       summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
@@ -253,7 +244,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/vehicles/:vin/owner-change', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary:
@@ -270,7 +261,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   });
 
   app.post('/v1/jobs/sim-lifecycle', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
       summary: 'Run the SIM lifecycle jobs now (suspend expired cards, monthly packs, control reconciliation, e-invoice retries); they also run every minute',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
@@ -17,7 +16,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
   const params = z.object({ id: SponsorIdSchema });
 
   app.post('/v1/sponsors/:id/keys', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sponsors'], summary: 'Create a sponsor API key (shown once)', params, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
     handler: async (request, reply) => {
       requireSponsor(request.params.id);
@@ -26,7 +25,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
   });
 
   app.get('/v1/sponsors/:id/keys', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['sponsors'], summary: 'List a sponsor’s keys (never the secrets)', params, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
@@ -35,7 +34,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
   });
 
   app.delete('/v1/sponsors/:id/keys/:keyId', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['sponsors'],
       summary: 'Revoke a sponsor key (idempotent)',

@@ -1,6 +1,5 @@
 import { z } from 'zod';
 import type { FastifyZodInstance } from '../api/types.js';
-import { requireAdmin } from '../api/auth.js';
 import { ErrorSchema, IccidSchema, OffsetTimestampSchema, VinSchema } from '../api/schemas.js';
 import type { VehicleService } from './service.js';
 import type { VehicleRow } from './repository.js';
@@ -54,7 +53,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
   });
 
   app.post('/v1/vehicles', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary: 'Register a T-Box; the device secret is returned once',
@@ -65,19 +64,19 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
   });
 
   app.get('/v1/vehicles/:vin', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'A vehicle, its packs and control states', params: VinParams, response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.get(request.params.vin)),
   });
 
   app.post('/v1/vehicles/:vin/activate', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'Set the activation date', params: VinParams, body: z.object({ activatedAt: OffsetTimestampSchema }), response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.activate(request.params.vin, request.body.activatedAt)),
   });
 
   app.post('/v1/vehicles/:vin/secret', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: { tags: ['vehicles'], summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
     handler: async (request) => service.rotateSecret(request.params.vin),
   });
@@ -99,7 +98,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
   });
 
   app.post('/v1/vehicles/:vin/packs', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary: 'The owner bought a pack (idempotent per externalOrderId)',

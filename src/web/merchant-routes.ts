@@ -66,12 +66,13 @@ const OrdersQuery = MonthQuery.extend({
 });
 
 const refuse = (code: MessageKey, status: number) => new AppError(code, code, status);
-const hidden = { schema: { hide: true } };
+/** Who may open these pages (src/api/audience.ts): the merchant, on its own id, and the admin. */
+const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 
 export function merchantPages(web: FastifyInstance, kit: PageKit, deps: MerchantPageDeps): void {
   const { pool, readers } = deps;
 
-  /** DESIGN 5 scoping for `/app/merchants/:id…`, as `requireMerchantPath` does it for `/v1/merchants/:id…`. */
+  /** DESIGN 5 scoping for `/app/merchants/:id…` (the audience guard already refused another merchant's id); finds the merchant. */
   async function merchantScope(request: FastifyRequest, session: WebSession): Promise<Merchant> {
     if (session.kind === 'sponsor') throw refuse('forbidden', 403);
     const params = MerchantParams.safeParse(request.params);
@@ -108,13 +109,13 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
   const monthProblem = (reply: FastifyReply, ctx: PageContext, resolved: { problem: MessageKey; month: string }) =>
     kit.sendPage(reply, errorPage(ctx, ctx.t(resolved.problem, { month: resolved.month })), 422);
 
-  web.get('/merchants/:id', hidden, async (request, reply) => {
+  web.get('/merchants/:id', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, undefined);
     if (!opened) return reply;
     return reply.redirect(`/app/merchants/${opened.merchant.id}/sims`, 303);
   });
 
-  web.get('/merchants/:id/sims', hidden, async (request, reply) => {
+  web.get('/merchants/:id/sims', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, 'sims');
     if (!opened) return reply;
     const { merchant, ctx } = opened;
@@ -140,7 +141,7 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
     );
   });
 
-  web.get('/merchants/:id/sims/:iccid', hidden, async (request, reply) => {
+  web.get('/merchants/:id/sims/:iccid', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, 'sims');
     if (!opened) return reply;
     const params = SimParams.safeParse(request.params);
@@ -151,7 +152,7 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
     return kit.sendPage(reply, simPage(opened.ctx, sim, events.map((e) => readers.views.event(e))));
   });
 
-  web.get('/merchants/:id/orders', hidden, async (request, reply) => {
+  web.get('/merchants/:id/orders', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, 'orders');
     if (!opened) return reply;
     const { merchant, ctx } = opened;
@@ -167,7 +168,7 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
     );
   });
 
-  web.get('/merchants/:id/orders/:externalOrderId', hidden, async (request, reply) => {
+  web.get('/merchants/:id/orders/:externalOrderId', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, 'orders');
     if (!opened) return reply;
     const params = OrderParams.safeParse(request.params);
@@ -177,7 +178,7 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
     return kit.sendPage(reply, orderPage(opened.ctx, readers.views.order(order, await readers.einvoices.forOrder(pool, order.id))));
   });
 
-  web.get('/merchants/:id/statements', hidden, async (request, reply) => {
+  web.get('/merchants/:id/statements', forMerchants, async (request, reply) => {
     const opened = await open(request, reply, 'statements');
     if (!opened) return reply;
     const { merchant, ctx } = opened;

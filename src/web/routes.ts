@@ -8,6 +8,7 @@ import type { Registry } from 'prom-client';
 import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
+import { decideAudience } from '../api/audience.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import { renderInvoiceHtml } from '../billing/invoice-html.js';
 import type { InvoiceQueries } from '../billing/invoices.js';
@@ -117,6 +118,26 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     else request.webSessionEnded = true;
   });
 
+  // Every page's declared audience (src/api/audience.ts), judged on the session, not on a bearer token (the
+  // API's own guard leaves these routes alone): signed out → the sign-in page; outside the audience or on
+  // another tenant's id → 403. The handlers' scope checks below then find the objects (404).
+  web.addHook('onRoute', (route) => {
+    route.config = { ...route.config, sessionGuard: true };
+  });
+  web.addHook('onRequest', async (request, reply) => {
+    const audience = request.routeOptions.config.audience;
+    if (!audience) {
+      if (request.is404) return;
+      throw refuse('forbidden', 403);
+    }
+    const decision = decideAudience(audience, request.routeOptions.url ?? '', request.webSession, request.params);
+    if (decision === 'forbidden') throw refuse('forbidden', 403);
+    if (decision === 'unauthenticated') {
+      requireSession(request, reply);
+      return reply;
+    }
+  });
+
   web.addHook('onSend', async (request, reply) => {
     reply.header('content-security-policy', CONTENT_SECURITY_POLICY);
     reply.header('x-frame-options', 'DENY');
@@ -192,13 +213,16 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   });
   web.setNotFoundHandler((request, reply) => sendPage(reply, errorPage(context(request), context(request).t('notFound')), 404));
 
-  const hidden = { schema: { hide: true } };
+  // Who may open each page (src/api/audience.ts); hidden from the OpenAPI document.
+  const forAnyone = { schema: { hide: true }, config: { audience: ['public'] as const } };
+  const forSponsors = { schema: { hide: true }, config: { audience: ['admin', 'sponsor'] as const } };
+  const forAdmin = { schema: { hide: true }, config: { audience: ['admin'] as const } };
 
   // ---- sign-in, sign-out, language ------------------------------------------------------------------
 
-  web.get('/', hidden, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
+  web.get('/', forAnyone, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
 
-  web.get('/login', hidden, async (request, reply) => {
+  web.get('/login', forAnyone, async (request, reply) => {
     const query = request.query as Record<string, unknown>;
     const next = safeReturnPath(query.next, '');
     if (request.webSession) return reply.redirect(next || homeOf(request.webSession), 303);
@@ -207,7 +231,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, loginPage(ctx, { next, ...(info ? { info } : {}) }));
   });
 
-  web.post('/login', hidden, async (request, reply) => {
+  web.post('/login', forAnyone, async (request, reply) => {
     // Login CSRF: only a form of this site may sign a browser in.
     if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
     const body = LoginBody.safeParse(request.body ?? {});
@@ -234,13 +258,13 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return reply.redirect(next || homeOf(session), 303);
   });
 
-  web.post('/logout', hidden, async (request, reply) => {
+  web.post('/logout', forAnyone, async (request, reply) => {
     checkCsrf(request, CsrfBody.safeParse(request.body ?? {}).data ?? {});
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
     return reply.redirect('/app/login?bye=1', 303);
   });
 
-  web.post('/lang', hidden, async (request, reply) => {
+  web.post('/lang', forAnyone, async (request, reply) => {
     const body = LanguageBody.safeParse(request.body ?? {});
     checkCsrf(request, body.data ?? {});
     if (body.success && isLanguage(body.data.lang)) {
@@ -251,7 +275,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   // ---- sponsor pages ----------------------------------------------------------------------------------
 
-  web.get('/sponsors/:id', hidden, async (request, reply) => {
+  web.get('/sponsors/:id', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -284,7 +308,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, page);
   });
 
-  web.get('/sponsors/:id/invoices', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -301,20 +325,20 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return invoice;
   }
 
-  web.get('/sponsors/:id/invoices/:invoiceId', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     return sendPage(reply, renderInvoiceHtml(await loadInvoice(request, session)));
   });
 
-  web.get('/sponsors/:id/invoices/:invoiceId/lines.csv', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId/lines.csv', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
     return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
   });
 
-  web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
@@ -322,7 +346,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
   });
 
-  web.get('/sponsors/:id/explain', hidden, async (request, reply) => {
+  web.get('/sponsors/:id/explain', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
@@ -359,7 +383,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   // ---- admin pages ------------------------------------------------------------------------------------
 
-  web.get('/admin', hidden, async (request, reply) => {
+  web.get('/admin', forAdmin, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     requireAdminSession(session);
@@ -378,7 +402,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return sendPage(reply, adminPage(context(request, { current: 'admin' }), { month, currency: catalog.billing.currency, sponsors, merchants, health }));
   });
 
-  web.get('/admin/dead-letters', hidden, async (request, reply) => {
+  web.get('/admin/dead-letters', forAdmin, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     requireAdminSession(session);
@@ -415,9 +439,9 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   const serveAsset = (file: string) => async (_request: FastifyRequest, reply: FastifyReply) =>
     reply.type('text/javascript; charset=utf-8').header('cache-control', 'public, max-age=3600').send(await asset(file));
 
-  web.get('/assets/echarts.min.js', hidden, serveAsset(echartsFile));
-  web.get('/assets/dashboard.js', hidden, serveAsset(dashboardFile));
-  web.get('/assets/app.css', hidden, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
+  web.get('/assets/echarts.min.js', forAnyone, serveAsset(echartsFile));
+  web.get('/assets/dashboard.js', forAnyone, serveAsset(dashboardFile));
+  web.get('/assets/app.css', forAnyone, async (_request, reply) => reply.type('text/css; charset=utf-8').header('cache-control', 'public, max-age=3600').send(STYLESHEET));
 }
 
 /** Bytes per app per day for the chart: every day of the month (through `today` for the current month). */
