@@ -82,7 +82,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
   });
 
   app.put('/v1/vehicles/:vin/iccid', {
-    onRequest: requireAdmin,
+    config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
       summary:
