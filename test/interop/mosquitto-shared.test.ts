@@ -25,6 +25,12 @@ import { spawnService, type ServiceProcess } from '../helpers/process.js';
  * and every control state is retained on the broker. Then a second environment (another database, share
  * group `staging`) on the same broker must receive every message too. The records/s through Mosquitto
  * are printed, not asserted.
+ *
+ * Issue 10: the topic ACL is the dynamic-security plugin's (deploy/mosquitto), which checks SUBSCRIBE. A
+ * registered device is refused the workers' `$share/billing/tbox/+/usage` (SUBACK 0x80 / 0x87) and another
+ * vehicle's 100 messages are all acked within 10 s beside it; other VINs' topics, wildcards and `$SYS/#` are
+ * refused, a Will on another VIN's topic is dropped, and the `--watch --dynsec-url` sidecar (the built CLI)
+ * lets a vehicle registered while the broker runs in with exactly its own ACL.
  */
 
 const SEED = Number(process.env.INTEROP_SEED ?? 20_261_124);
