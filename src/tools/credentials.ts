@@ -3,15 +3,17 @@ import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { hashDeviceSecret, toEmqxUser, toMosquittoHash, type StoredSecret } from '../vehicles/device-secret.js';
+import { writeDynsecConfig } from './dynsec.js';
 
 /**
  * Device credentials for an external broker (DESIGN 3.0): the PBKDF2-SHA512 records of `vehicles`,
  * converted without the secrets to Mosquitto's `$7$` password file or to EMQX's built-in database
- * import JSON (`import_users?type=hash`), plus the billing service's own user. Nothing here ever sees a
- * device secret; the service user's password is hashed here and dropped.
+ * import JSON (`import_users?type=hash`), plus the billing service's own user; and, for Mosquitto, the
+ * dynamic-security plugin's ACL file (`mosquitto-dynsec`, see dynsec.ts; no passwords in it). Nothing here
+ * ever sees a device secret; the service user's password is hashed here and dropped.
  */
-export type CredentialFormat = 'mosquitto' | 'emqx';
-export const CREDENTIAL_FORMATS: readonly CredentialFormat[] = ['mosquitto', 'emqx'];
+export type CredentialFormat = 'mosquitto' | 'mosquitto-dynsec' | 'emqx';
+export const CREDENTIAL_FORMATS: readonly CredentialFormat[] = ['mosquitto', 'mosquitto-dynsec', 'emqx'];
 
 export interface ServiceUser {
   username: string;
@@ -100,7 +102,10 @@ export interface ExportResult {
 
 export interface ExportOptions {
   format: CredentialFormat;
+  /** mosquitto-dynsec needs only the username (the password stays in the password file) */
   serviceUser?: ServiceUser | undefined;
+  /** further non-vehicle users for the password file, e.g. the dynsec sync user of `--watch` */
+  extraUsers?: readonly ServiceUser[] | undefined;
 }
 
 /**
@@ -108,7 +113,10 @@ export interface ExportOptions {
  * service user, all read in one REPEATABLE READ transaction so the file and its snapshot agree.
  */
 export async function exportCredentials(pool: Pool, options: ExportOptions, sink: (chunk: string) => Promise<void>): Promise<ExportResult> {
-  const service = options.serviceUser ? { username: options.serviceUser.username, stored: await hashServicePassword(options.serviceUser.password) } : null;
+  if (options.format === 'mosquitto-dynsec') return exportDynsec(pool, options.serviceUser?.username ?? null, sink);
+  const hashed = async (user: ServiceUser): Promise<CredentialEntry> => ({ username: user.username, stored: await hashServicePassword(user.password) });
+  const service = options.serviceUser ? await hashed(options.serviceUser) : null;
+  const extra = await Promise.all((options.extraUsers ?? []).map(hashed));
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
@@ -142,6 +150,7 @@ export async function exportCredentials(pool: Pool, options: ExportOptions, sink
       else skipped++;
     }
     if (service && !(await write(service))) throw new Error('the service user could not be written');
+    for (const entry of extra) if (!(await write(entry))) throw new Error(`the user ${entry.username} could not be written`);
     if (options.format === 'emqx') await sink(first ? ']\n' : '\n]\n');
     await client.query('COMMIT');
     return { vehicles, skipped, snapshot: { watermarkMs, recent } };
@@ -151,6 +160,41 @@ export async function exportCredentials(pool: Pool, options: ExportOptions, sink
   } finally {
     client.release();
   }
+}
+
+/**
+ * The dynamic-security plugin's file: a role and a client (no password) per vehicle, the service user as a
+ * worker, the sync user. Every vehicle is in it, whatever its salt: authentication is the password file's.
+ */
+async function exportDynsec(pool: Pool, serviceUsername: string | null, sink: (chunk: string) => Promise<void>): Promise<ExportResult> {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
+    const { rows } = await client.query<{ watermark: Date | null }>('SELECT max(greatest(created_at, secret_rotated_at)) AS watermark FROM vehicles');
+    const watermarkMs = rows[0]?.watermark?.getTime() ?? null;
+    const recent = new Set<string>();
+    async function* vins(): AsyncGenerator<string> {
+      for await (const row of readVehicleSecrets(client)) {
+        const changedMs = row.changed_at.getTime();
+        if (watermarkMs !== null && changedMs > watermarkMs - LOOKBACK_MS) recent.add(changeKey(row.vin, changedMs));
+        yield row.vin;
+      }
+    }
+    const vehicles = await writeDynsecConfig(vins(), serviceUsername, sink);
+    await client.query('COMMIT');
+    return { vehicles, skipped: 0, snapshot: { watermarkMs, recent } };
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/** Every VIN, in order (what the dynsec sync of `--watch` makes sure the broker knows). */
+export async function listVins(pool: Pool): Promise<string[]> {
+  const { rows } = await pool.query<{ vin: string }>('SELECT vin FROM vehicles ORDER BY vin');
+  return rows.map((row) => row.vin);
 }
 
 /**

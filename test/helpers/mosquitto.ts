@@ -6,10 +6,9 @@ import path from 'node:path';
 import { freePort } from '../../src/shared/db/embedded.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 
-/** The repository's broker configuration (deploy/mosquitto), the files the interop tests run. */
+/** The repository's broker configuration (deploy/mosquitto), the file the interop tests run. */
 export const MOSQUITTO_CONFIG = path.join(PROJECT_ROOT, 'deploy/mosquitto/mosquitto.conf');
-export const MOSQUITTO_ACL = path.join(PROJECT_ROOT, 'deploy/mosquitto/acl');
-/** The service user the ACL names (`user billing`). */
+/** The service user (MQTT_USERNAME) of docker-compose.yml. */
 export const MOSQUITTO_SERVICE_USER = 'billing';
 
 /** Debian's `mosquitto` package installs the broker in /usr/sbin, which is not on every PATH. */
@@ -19,13 +18,20 @@ export function mosquittoBinary(): string {
   return 'mosquitto';
 }
 
+/** The dynamic-security plugin: /usr/lib in the eclipse-mosquitto image, the multiarch folder on Debian. */
+export function dynsecPlugin(): string {
+  if (process.env.MOSQUITTO_DYNSEC_PLUGIN) return process.env.MOSQUITTO_DYNSEC_PLUGIN;
+  const candidates = ['/usr/lib/x86_64-linux-gnu', '/usr/lib/aarch64-linux-gnu', '/usr/lib', '/usr/local/lib'].map((dir) => path.join(dir, 'mosquitto_dynamic_security.so'));
+  return candidates.find((candidate) => existsSync(candidate)) ?? candidates[0]!;
+}
+
 export interface MosquittoBroker {
   /** the device listener (use_username_as_clientid) and the billing workers' listener */
   deviceUrl: string;
   serviceUrl: string;
   pid: number;
   pidFile: string;
-  /** SIGHUP: Mosquitto re-reads its password and ACL files */
+  /** SIGHUP: Mosquitto re-reads its password file */
   reload(): void;
   output(): string;
   stop(): Promise<void>;
@@ -36,11 +42,12 @@ interface Teardown {
 }
 
 /**
- * Starts Mosquitto on free loopback ports with the repository's mosquitto.conf and acl, changing only the
- * two listeners' ports and the file paths (all under `dir`). `passwordFile` must exist: Mosquitto refuses
- * to start without it. Stopped at teardown.
+ * Starts Mosquitto on free loopback ports with the repository's mosquitto.conf, changing only the two
+ * listeners' ports and the file paths. `passwordFile` and `dynsecFile` (the dynamic-security plugin's
+ * file, which the plugin rewrites as it changes) must exist: Mosquitto refuses to start without them.
+ * Stopped at teardown.
  */
-export async function startMosquitto(t: Teardown, options: { dir: string; passwordFile: string }): Promise<MosquittoBroker> {
+export async function startMosquitto(t: Teardown, options: { dir: string; passwordFile: string; dynsecFile: string }): Promise<MosquittoBroker> {
   const devicePort = await freePort();
   const servicePort = await freePort();
   const pidFile = path.join(options.dir, 'mosquitto.pid');
@@ -51,7 +58,8 @@ export async function startMosquitto(t: Teardown, options: { dir: string; passwo
   ]);
   const paths = new Map([
     ['password_file', options.passwordFile],
-    ['acl_file', MOSQUITTO_ACL],
+    ['plugin', dynsecPlugin()],
+    ['plugin_opt_config_file', options.dynsecFile],
     ['pid_file', pidFile],
     ['persistence_location', `${path.join(options.dir, 'data')}/`],
   ]);

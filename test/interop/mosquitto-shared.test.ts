@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -7,7 +8,8 @@ import mqtt, { type MqttClient } from 'mqtt';
 import { loadCatalog } from '../../src/catalog/index.js';
 import { createPool } from '../../src/shared/db/pool.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
-import { exportCredentials, signalReload, writeFileAtomic, type ServiceUser } from '../../src/tools/credentials.js';
+import { exportCredentials, listVins, signalReload, writeFileAtomic, type ServiceUser } from '../../src/tools/credentials.js';
+import { DynsecVehicleSync, SYNC_USER } from '../../src/tools/dynsec.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { makeIccid, makeVin } from '../helpers/fixtures.js';
 import { buildUsageMessages, createFleet, seededRandom, shanghai, waitFor, type FleetMessage } from '../helpers/fleet.js';
@@ -23,6 +25,12 @@ import { spawnService, type ServiceProcess } from '../helpers/process.js';
  * and every control state is retained on the broker. Then a second environment (another database, share
  * group `staging`) on the same broker must receive every message too. The records/s through Mosquitto
  * are printed, not asserted.
+ *
+ * Issue 10: the topic ACL is the dynamic-security plugin's (deploy/mosquitto), which checks SUBSCRIBE. A
+ * registered device is refused the workers' `$share/billing/tbox/+/usage` (SUBACK 0x80 / 0x87) and another
+ * vehicle's 100 messages are all acked within 10 s beside it; other VINs' topics, wildcards and `$SYS/#` are
+ * refused, a Will on another VIN's topic is dropped, and the `--watch --dynsec-url` sidecar (the built CLI)
+ * lets a vehicle registered while the broker runs in with exactly its own ACL.
  */
 
 const SEED = Number(process.env.INTEROP_SEED ?? 20_261_124);
@@ -69,6 +77,17 @@ async function refusedCode(url: string, options: mqtt.IClientOptions): Promise<n
   }
 }
 
+/** The SUBACK codes for `filters` (mqtt.js rejects a SUBACK holding a failure; the packet is on the error). */
+async function subackCodes(client: MqttClient, filters: string[]): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(filters, { qos: 1 })).map((g) => g.qos);
+  } catch (error) {
+    const granted = (error as { packet?: { granted?: (number | { qos: number })[] } }).packet?.granted;
+    if (!granted) throw error;
+    return granted.map((g) => (typeof g === 'number' ? g : g.qos));
+  }
+}
+
 /** Retained messages on the given filters, collected until `expected` topics have arrived (or 5 s passed). */
 async function retained(url: string, vehicle: Registered, filters: string[], expected: number): Promise<Map<string, string>> {
   const client = await mqtt.connectAsync(url, { clientId: vehicle.vin, username: vehicle.vin, password: vehicle.deviceSecret, reconnectPeriod: 0, protocolVersion: 4 });
@@ -91,12 +110,19 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
   db.on('error', () => undefined); // the test database is dropped WITH (FORCE) at teardown
   t.teardown(() => db.end());
 
-  // The broker's password file, written by export-credentials' own code: first the service user only.
+  // The broker's password file and dynamic-security ACL, written by export-credentials' own code: first
+  // the service user and the sync user only (as credentials-init does on an empty database).
   const passwordFile = path.join(dir, 'passwd');
+  const dynsecFile = path.join(dir, 'dynamic-security.json');
   const serviceUser: ServiceUser = { username: MOSQUITTO_SERVICE_USER, password: randomBytes(24).toString('base64url') };
-  const exportPasswords = () => writeFileAtomic(passwordFile, (sink) => exportCredentials(db, { format: 'mosquitto', serviceUser }, sink));
+  const syncUser: ServiceUser = { username: SYNC_USER, password: randomBytes(24).toString('base64url') };
+  const exportPasswords = () => writeFileAtomic(passwordFile, (sink) => exportCredentials(db, { format: 'mosquitto', serviceUser, extraUsers: [syncUser] }, sink));
   await exportPasswords();
-  const broker = await startMosquitto(t, { dir, passwordFile });
+  await writeFileAtomic(dynsecFile, (sink) => exportCredentials(db, { format: 'mosquitto-dynsec', serviceUser: { username: serviceUser.username, password: '' } }, sink));
+  const broker = await startMosquitto(t, { dir, passwordFile, dynsecFile });
+  // What `export-credentials --watch --dynsec-url` runs: vehicles reach the running plugin through $CONTROL.
+  const dynsec = new DynsecVehicleSync(broker.serviceUrl, serviceUser.username, syncUser.password);
+  t.teardown(() => dynsec.close());
 
   const adminToken = `interop-admin-${randomBytes(16).toString('hex')}`;
   const piiKey = randomBytes(32).toString('base64');
@@ -118,15 +144,20 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
   processes.push(worker1, worker2);
   await Promise.all([worker1.waitReady(), worker2.waitReady()]);
 
-  // Vehicles registered through worker 1's admin API; then the password file is regenerated and the
-  // broker told to reload it, as the export-credentials --watch sidecar does.
+  // Vehicles registered through worker 1's admin API; then, as the export-credentials --watch sidecar
+  // does, they are added to the plugin's ACL, the password file is regenerated and the broker told to reload it.
   const startedAt = Date.now();
   const activatedAt = shanghai(startedAt - 30 * 86_400_000);
   const vehicles: Registered[] = [];
   for (let v = 0; v < VEHICLES; v++) vehicles.push(await registerVehicle(worker1, adminToken, 7100 + v, activatedAt));
   const spy = await registerVehicle(worker1, adminToken, 7099, activatedAt);
+  // Issue 10: a registered device that tries to join the workers' share group, and a vehicle that publishes beside it.
+  const rogue = await registerVehicle(worker1, adminToken, 7098, activatedAt);
+  const honest = await registerVehicle(worker1, adminToken, 7097, activatedAt);
+  t.equal(await dynsec.sync(await listVins(db)), VEHICLES + 3, 'every vehicle added to the running broker\'s dynamic-security ACL ($CONTROL)');
+  t.equal(await dynsec.sync(await listVins(db)), 0, 'a second sync adds nothing');
   const exported = await exportPasswords();
-  t.equal(exported.vehicles, VEHICLES + 1, 'every registered vehicle is in the password file (a salt Mosquitto cannot read is left out: see deploy/mosquitto/README.md)');
+  t.equal(exported.vehicles, VEHICLES + 3, 'every registered vehicle is in the password file (a salt Mosquitto cannot read is left out: see deploy/mosquitto/README.md)');
   t.equal(exported.skipped, 0, 'no vehicle left out of the password file');
   t.equal(await signalReload(broker.pidFile, (file) => readFile(file, 'utf8')), broker.pid, 'SIGHUP sent to the pid in Mosquitto\'s pid_file');
   await waitFor(async () => (await refusedCode(broker.deviceUrl, { clientId: spy.vin, username: spy.vin, password: spy.deviceSecret, protocolVersion: 4 })) === 'connected', 'the reloaded password file', 10_000);
@@ -144,9 +175,101 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
     const forged = JSON.stringify({ v: 1, batch: 1, epoch: 'forged', records: [{ seq: 1, start: shanghai(startedAt - 60_000), end: shanghai(startedAt), up: 1, down: 1 }] });
     const pubackError = await v5.publishAsync(`tbox/${victim.vin}/usage`, forged, { qos: 1 }).then(() => null, (error: { code?: number }) => error.code ?? -1);
     t.equal(pubackError, 0x87, 'MQTT 5: a publish to another VIN\'s topic gets PUBACK 0x87');
-    const v5Granted = await v5.subscribeAsync(`tbox/${victim.vin}/ack`, { qos: 1 });
-    t.comment(`MQTT 5 SUBACK for another VIN's ack topic: 0x${v5Granted[0]!.qos.toString(16)} (Mosquitto's acl_file does not check SUBSCRIBE; the read ACL withholds the messages)`);
+    t.same(await subackCodes(v5, [`tbox/${victim.vin}/ack`]), [0x87], 'MQTT 5: a subscription to another VIN\'s ack topic gets SUBACK 0x87');
+    const own = await subackCodes(v5, [`tbox/${spy.vin}/ack`, `tbox/${spy.vin}/control/+`, `tbox/${spy.vin}/control/#`, `tbox/${spy.vin}/control/nav`, `tbox/${spy.vin}/rules`]);
+    t.same(own, [1, 1, 1, 1, 1], 'its own ack, control (+, #, one app) and rules topics are granted');
     await v5.endAsync();
+
+    // A Will is not refused at CONNECT by Mosquitto 2.0 (deploy/mosquitto/README.md), but it is published
+    // only if the device's own ACL allows it: a forged retained block on another VIN never lands.
+    const willer = await mqtt.connectAsync(broker.deviceUrl, {
+      clientId: rogue.vin,
+      username: rogue.vin,
+      password: rogue.deviceSecret,
+      reconnectPeriod: 0,
+      protocolVersion: 4,
+      will: { topic: `tbox/${victim.vin}/control/navigation`, payload: Buffer.from(JSON.stringify({ v: 1, app: 'navigation', action: 'block', reasons: ['FORGED'], rev: 999 })), qos: 1, retain: true },
+    });
+    willer.on('error', () => undefined);
+    willer.stream.destroy(); // no DISCONNECT: the broker sends the will
+    const victimClient = await mqtt.connectAsync(broker.deviceUrl, { clientId: victim.vin, username: victim.vin, password: victim.deviceSecret, reconnectPeriod: 0, protocolVersion: 4 });
+    const retainedTopics: string[] = [];
+    victimClient.on('message', (topic, _payload, packet) => packet.retain && retainedTopics.push(topic));
+    // Retained messages come in the order of the filters: the rules (retained at registration) come after any control.
+    await victimClient.subscribeAsync([`tbox/${victim.vin}/control/+`, `tbox/${victim.vin}/rules`], { qos: 1 });
+    await waitFor(() => retainedTopics.includes(`tbox/${victim.vin}/rules`), 'the victim\'s retained rules', 10_000);
+    t.same(retainedTopics, [`tbox/${victim.vin}/rules`], 'a will on another VIN\'s control topic was not published (nothing retained there)');
+    await victimClient.endAsync();
+  });
+
+  // The other vehicle's 100 messages; counted in what the ledger must hold below.
+  const honestMessages = buildUsageMessages({
+    count: 100,
+    recordsPerMessage: 5,
+    firstSeq: 0,
+    firstBatch: 20_001,
+    epoch: 'rogue-share',
+    random,
+    record: (seq) => ({ start: shanghai(startedAt - 7_200_000 + seq * 1000), end: shanghai(startedAt - 7_200_000 + seq * 1000 + 500), up: randomInt(0, 9_999), down: randomInt(0, 99_999), host: 'u.y.qq.com' }),
+  });
+  await t.test('a device cannot join the workers\' shared subscription and starve billing (issue 10)', async (t) => {
+    // Mosquitto hands each member of `$share/billing/…` its turn; a device in the group would get a share of
+    // the usage stream, the read ACL would withhold it, and that share would be dropped: never billed, never acked.
+    const rogue5 = await mqtt.connectAsync(broker.deviceUrl, { clientId: rogue.vin, username: rogue.vin, password: rogue.deviceSecret, reconnectPeriod: 0, protocolVersion: 5 });
+    rogue5.on('error', () => undefined);
+    t.same(await subackCodes(rogue5, [`$share/${MOSQUITTO_SERVICE_USER}/tbox/+/usage`]), [0x87], 'MQTT 5: SUBACK 0x87 (not authorized) for the workers\' share group');
+    await rogue5.endAsync();
+    // The rogue stays connected (3.1.1) while another vehicle publishes.
+    const rogueClient = await mqtt.connectAsync(broker.deviceUrl, { clientId: rogue.vin, username: rogue.vin, password: rogue.deviceSecret, reconnectPeriod: 0, protocolVersion: 4 });
+    rogueClient.on('error', () => undefined);
+    t.teardown(() => rogueClient.end(true));
+    const received: string[] = [];
+    rogueClient.on('message', (topic) => !topic.startsWith(`tbox/${rogue.vin}/`) && received.push(topic));
+    const granted = await subackCodes(rogueClient, [`$share/${MOSQUITTO_SERVICE_USER}/tbox/+/usage`, `$share/${MOSQUITTO_SERVICE_USER}/#`, 'tbox/+/usage']);
+    t.same(granted, [0x80, 0x80, 0x80], '3.1.1: SUBACK 0x80, the device may not join the workers\' share group nor read usage');
+
+    const acked = new Set<number>();
+    const honestClient = await mqtt.connectAsync(broker.deviceUrl, { clientId: honest.vin, username: honest.vin, password: honest.deviceSecret, reconnectPeriod: 0, protocolVersion: 4 });
+    t.teardown(() => honestClient.end(true));
+    honestClient.on('message', (_topic, payload) => {
+      const ack = JSON.parse(payload.toString()) as { batch?: number; accepted?: number; duplicates?: number; error?: unknown };
+      if (ack.batch !== undefined && ack.error === undefined && (ack.accepted ?? 0) + (ack.duplicates ?? 0) === 5) acked.add(ack.batch);
+    });
+    await honestClient.subscribeAsync(`tbox/${honest.vin}/ack`, { qos: 1 });
+    for (const message of honestMessages) await honestClient.publishAsync(`tbox/${honest.vin}/usage`, message.text, { qos: 1 });
+    // The issue's bound: every one of the 100 messages acked within 10 s (a lost share would never be acked).
+    await waitFor(() => acked.size === honestMessages.length, `acks for all ${honestMessages.length} messages`, 10_000).catch((error: Error) => t.fail(error.message));
+    t.equal(acked.size, honestMessages.length, 'all 100 messages of the other vehicle acked');
+    t.same(received, [], 'the rogue device received nothing of another vehicle');
+  });
+
+  await t.test('the export-credentials --watch --dynsec-url sidecar lets a new vehicle in with its own ACL', async (t) => {
+    // docker-compose's `credentials` service, as a process: the built CLI, polling every second.
+    const sidecar = spawn(
+      process.execPath,
+      [path.join(PROJECT_ROOT, 'dist/src/tools/export-credentials.js'), '--format', 'mosquitto', '--out', passwordFile, '--service-user', serviceUser.username, '--service-password-env', 'MQTT_PASSWORD',
+        '--watch', '1', '--reload-pid', broker.pidFile, '--dynsec-url', broker.serviceUrl],
+      { env: { ...process.env, DATABASE_URL: databaseUrl, MQTT_PASSWORD: serviceUser.password, LOG_LEVEL: 'info' }, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let log = '';
+    sidecar.stderr!.on('data', (chunk: Buffer) => (log += chunk.toString()));
+    const exited = new Promise((resolve) => sidecar.once('exit', resolve));
+    t.teardown(async () => {
+      if (sidecar.exitCode === null) sidecar.kill('SIGTERM');
+      await exited;
+    });
+    await waitFor(() => log.includes("connected to the broker's dynamic-security API"), 'the sidecar on the dynamic-security API', 20_000).catch((error: Error) => t.fail(`${error.message}\n${log}`));
+    const late = await registerVehicle(worker1, adminToken, 7096, activatedAt);
+    let codes: number[] | string = 'not connected';
+    await waitFor(async () => {
+      const client = await mqtt.connectAsync(broker.deviceUrl, { clientId: late.vin, username: late.vin, password: late.deviceSecret, reconnectPeriod: 0, protocolVersion: 4 }).catch(() => null);
+      if (!client) return false;
+      codes = await subackCodes(client, [`tbox/${late.vin}/ack`, `$share/${MOSQUITTO_SERVICE_USER}/tbox/+/usage`]);
+      await client.endAsync();
+      return codes[0] === 1;
+    }, 'the new vehicle connected with its ACL', 20_000).catch((error: Error) => t.fail(`${error.message}\n${log}`));
+    t.same(codes, [1, 0x80], 'a vehicle registered while the broker runs connects, may subscribe to its own ack, never to the share group');
+    t.notMatch(log, new RegExp(`${serviceUser.password}|${late.deviceSecret}`), 'no secret in the sidecar\'s log');
   });
 
   // The spy stays connected through the run, subscribed to everything it should not see.
@@ -156,8 +279,8 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
   const foreign: string[] = [];
   spyClient.on('message', (topic) => !topic.startsWith(`tbox/${spy.vin}/`) && foreign.push(topic));
   const victim = vehicles[0]!;
-  const granted = await spyClient.subscribeAsync([`tbox/${victim.vin}/ack`, `tbox/${victim.vin}/control/+`, 'tbox/+/ack', 'tbox/+/usage', '#', '$SYS/#', '$share/spy/tbox/+/usage'], { qos: 1 });
-  t.comment(`3.1.1 SUBACKs for other VINs' topics, #, $SYS/# and $share: ${granted.map((g) => `${g.topic}=0x${g.qos.toString(16)}`).join(' ')}`);
+  const forbidden = [`tbox/${victim.vin}/ack`, `tbox/${victim.vin}/control/+`, 'tbox/+/ack', 'tbox/+/usage', `tbox/${spy.vin}/#`, '#', '$SYS/#', '$share/spy/tbox/+/usage', `$share/spy/tbox/${spy.vin}/ack`];
+  t.same(await subackCodes(spyClient, forbidden), forbidden.map(() => 0x80), '3.1.1: SUBACK 0x80 for other VINs\' topics, tbox/{vin}/#, #, $SYS/# and $share/… (DESIGN 3.0)');
   // 3.1.1: Mosquitto drops a forbidden publish silently (PUBACK, connection kept); it must never be billed.
   const forged = JSON.stringify({ v: 1, batch: 1, epoch: 'forged', records: [{ seq: 1, start: shanghai(startedAt - 60_000), end: shanghai(startedAt), up: 1, down: 1 }] });
   await spyClient.publishAsync(`tbox/${victim.vin}/usage`, forged, { qos: 1 });
@@ -192,6 +315,11 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
       sent.bytes += message.bytes;
       for (const record of message.records) sent.keys.add(`${spec.vin}/${record.seq}`);
     }
+  }
+  for (const message of honestMessages) {
+    sent.records += message.records.length;
+    sent.bytes += message.bytes;
+    for (const record of message.records) sent.keys.add(`${honest.vin}/${record.seq}`);
   }
   const totalMessages = VEHICLES * MESSAGES_PER_VEHICLE;
   const ackLoss = seededRandom(SEED ^ 0x5eed);
