@@ -4,6 +4,11 @@ import type { WebSession } from './session.js';
 
 /** Expired rows deleted per sign-in: the table stays the size of the live sessions plus a little. */
 const EXPIRED_PER_SIGN_IN = 100;
+/**
+ * Open sessions kept per credential (one API key, or the admin token); signing in once more ends the oldest.
+ * So a valid key signing in in a loop cannot grow the table, and a team sharing a key keeps 50 browsers.
+ */
+export const MAX_SESSIONS_PER_CREDENTIAL = 50;
 
 /**
  * The server side of a dashboard session (`web_sessions`, migration 0010): the signed cookie says who and
@@ -16,7 +21,7 @@ export function createSessionStore(pool: Pick<Pool, 'query'>) {
     session.kind === 'sponsor' ? { ownerId: session.sponsorId, keyId: session.keyId } : session.kind === 'merchant' ? { ownerId: session.merchantId, keyId: session.keyId } : { ownerId: null, keyId: null };
 
   return {
-    /** Records a session just issued, and deletes a bounded number of expired ones. */
+    /** Records a session just issued; deletes a bounded number of expired ones and the credential's oldest beyond the cap. */
     async open(session: WebSession, nowMs: number): Promise<void> {
       const { ownerId, keyId } = owner(session);
       await pool.query('INSERT INTO web_sessions (id, kind, owner_id, key_id, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6)', [
@@ -28,6 +33,9 @@ export function createSessionStore(pool: Pick<Pool, 'query'>) {
         new Date(session.expiresAtMs),
       ]);
       await pool.query('DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions WHERE expires_at <= $1 LIMIT $2)', [new Date(nowMs), EXPIRED_PER_SIGN_IN]);
+      const beyondCap = (credential: string) => `DELETE FROM web_sessions WHERE id IN (SELECT id FROM web_sessions WHERE ${credential} ORDER BY seq DESC OFFSET $1)`;
+      if (keyId === null) await pool.query(beyondCap('key_id IS NULL'), [MAX_SESSIONS_PER_CREDENTIAL]);
+      else await pool.query(beyondCap('key_id = $2'), [MAX_SESSIONS_PER_CREDENTIAL, keyId]);
     },
 
     /**

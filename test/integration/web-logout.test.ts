@@ -1,12 +1,13 @@
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
+import { MAX_SESSIONS_PER_CREDENTIAL } from '../../src/web/session-store.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { browserLike, csrfOf, signIn } from '../browser/web-fixture.js';
 import { createMerchant, startSimStack } from './sims-support.js';
 
 // Issue 10, "Web sessions": logging out ends the session on the server. A cookie copied before the logout
 // (a stolen one) and replayed afterwards is sent to the sign-in page, for sponsor, merchant and admin sessions
-// alike; logging out ends that one session only.
+// alike; logging out ends that one session only. The session table cannot be grown without bound.
 
 const clock = manualClock(Date.parse('2026-11-10T10:00:00+08:00'));
 const { svc } = await startSimStack(t, { clock });
@@ -68,4 +69,13 @@ t.test('expired sessions are removed from the session table as new ones open', a
   await signIn(web, sponsorKey);
   const after = await svc.service.pool.query<{ n: number }>('SELECT count(*)::int AS n FROM web_sessions');
   t.equal(after.rows[0]!.n, 1, 'only the new session is left');
+});
+
+t.test('one credential keeps its newest 50 sessions: signing in in a loop cannot grow the table', async (t) => {
+  const first = await signIn(web, merchantKey);
+  for (let i = 0; i < MAX_SESSIONS_PER_CREDENTIAL; i++) await signIn(web, merchantKey);
+  const { rows } = await svc.service.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM web_sessions WHERE kind = 'merchant'");
+  t.equal(rows[0]!.n, MAX_SESSIONS_PER_CREDENTIAL);
+  t.equal((await web('GET', '/app/merchants/shop-a/sims', { cookie: first })).statusCode, 303, 'the oldest session ended');
+  t.equal((await web('GET', '/app/sponsors/amap', { cookie: await signIn(web, sponsorKey) })).statusCode, 200, 'other credentials are untouched');
 });

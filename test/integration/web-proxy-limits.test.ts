@@ -138,6 +138,7 @@ t.test('/metrics and /ready cost a bounded number of database queries, however o
   });
 
   const scrapes = 150;
+  const startedMs = performance.now();
   let metricsText = '';
   for (let round = 0; round < scrapes / 15; round++) {
     const responses = await Promise.all(
@@ -148,5 +149,11 @@ t.test('/metrics and /ready cost a bounded number of database queries, however o
   }
   t.match(metricsText, /outbox_backlog\{measure="messages"/, 'the outbox backlog is still exported');
   t.match(metricsText, /db_pool_connections\{state="total"/);
-  t.ok(queries <= 10, `${scrapes} scrapes cost ${queries} database queries (at most 10)`);
+  // Not a timing assertion: the bound grows with however long a loaded machine took, and stays far below
+  // one query per scrape — /ready checks at most once a second, /metrics reads at most every 15 s, and a
+  // background job (outbox sweep, every 5 s) may run meanwhile.
+  const seconds = Math.ceil((performance.now() - startedMs) / 1000);
+  const bound = 2 * seconds + 4;
+  t.ok(queries <= bound, `${scrapes} scrapes in ${seconds} s cost ${queries} database queries (at most ${bound})`);
+  t.ok(bound < scrapes / 2, 'the bound still tells a query per scrape apart');
 });
