@@ -85,12 +85,13 @@ export function createRateLimiter(options: RateLimitOptions, now: () => number =
   const maxCallers = options.maxCallers ?? 100_000;
   const requests = tokenBuckets(options, maxCallers, now);
   const signIns = tokenBuckets(options.signIn ?? DEFAULT_SIGN_IN_BUDGET, maxCallers, now);
-  const isSignIn = (request: FastifyRequest) => request.method === 'POST' && request.url.split('?')[0] === SIGN_IN_PATH;
+  // By the matched route, not the raw URL: `/app/%6cogin` is the sign-in route too.
+  const isSignIn = (request: FastifyRequest) => request.method === 'POST' && request.routeOptions.url === SIGN_IN_PATH;
 
   return {
     /** onRequest, after authentication. */
     async onRequest(request: FastifyRequest, reply: FastifyReply): Promise<void> {
-      const path = request.url.split('?')[0]!;
+      const path = request.routeOptions.url ?? '';
       if (path === '/health' || path === '/ready' || path === '/metrics' || path.startsWith('/app/assets/') || request.principal?.kind === 'admin') return;
       // A valid key is its own caller; anything else (no token, a wrong one — so a guesser cannot get a
       // fresh bucket per guess) counts against the client address.

@@ -85,6 +85,14 @@ t.test('without TRUST_PROXY: a sign-in flood from one address leaves other addre
   const framed = await signInFrom(direct, '203.0.113.78', keys.direct, { 'x-forwarded-for': '203.0.113.66' });
   t.equal(framed.statusCode, 303, 'naming the attacker’s address in X-Forwarded-For does not put a client in its bucket');
   t.equal((await signInFrom(direct, '203.0.113.66', keys.direct)).statusCode, 429, 'the attacker’s address stays refused, even with a good key');
+  const encoded = await direct.service.app.inject({
+    method: 'POST',
+    url: '/app/%6cogin',
+    remoteAddress: '203.0.113.66',
+    headers: { host: HOST, origin: `http://${HOST}`, 'content-type': 'application/x-www-form-urlencoded' },
+    payload: 'key=nonsense',
+  });
+  t.equal(encoded.statusCode, 429, 'the same route spelt with a percent-encoded letter is the same budget');
 });
 
 t.test('with TRUST_PROXY: the address the proxy reports is the key', async (t) => {

@@ -6,7 +6,8 @@ import { AppError } from '../../src/shared/errors.js';
 function call(limit: ReturnType<typeof createRateLimiter>, request: Partial<FastifyRequest>) {
   const headers: Record<string, string> = {};
   const reply = { header: (name: string, value: string) => (headers[name] = value) } as unknown as FastifyReply;
-  return limit.onRequest({ method: 'GET', url: '/v1/x', ip: '192.0.2.1', principal: null, ...request } as FastifyRequest, reply).then(
+  const url = request.url ?? '/v1/x';
+  return limit.onRequest({ method: 'GET', url, routeOptions: { url: url.split('?')[0] }, ip: '192.0.2.1', principal: null, ...request } as FastifyRequest, reply).then(
     () => ({ ok: true as const, headers }),
     (error: AppError) => ({ ok: false as const, status: error.statusCode, code: error.code, headers }),
   );
@@ -38,7 +39,7 @@ t.test('sign-in attempts: a smaller budget per address, given back when the sign
   let now = 0;
   const limit = createRateLimiter({ capacity: 100, refillPerSecond: 100, signIn: { capacity: 2, refillPerSecond: 0.5 } }, () => now);
   const attempt = { method: 'POST', url: '/app/login' } as const;
-  const answer = (statusCode: number, ip = '192.0.2.1') => limit.onResponse({ ...attempt, ip } as FastifyRequest, { statusCode } as FastifyReply);
+  const answer = (statusCode: number, ip = '192.0.2.1') => limit.onResponse({ ...attempt, routeOptions: { url: attempt.url }, ip } as unknown as FastifyRequest, { statusCode } as FastifyReply);
   t.ok((await call(limit, attempt)).ok);
   await answer(303);
   for (let i = 0; i < 2; i++) {
