@@ -249,7 +249,10 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   web.post('/logout', hidden, async (request, reply) => {
     checkCsrf(request, CsrfBody.safeParse(request.body ?? {}).data ?? {});
     // Ended on the server: the cookie, should a copy of it survive, opens nothing any more.
-    if (request.webSession) await sessions.revoke(request.webSession, deps.clock.now());
+    if (request.webSession) {
+      await sessions.revoke(request.webSession, deps.clock.now());
+      request.log.info({ event: 'web_sign_out', kind: request.webSession.kind }, 'web sign-out');
+    }
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
     return reply.redirect('/app/login?bye=1', 303);
   });
