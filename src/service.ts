@@ -212,6 +212,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       metrics,
       // 50 requests of burst, 20 per second sustained, per token (or per address without one).
       rateLimit: { capacity: 50, refillPerSecond: 20 },
+      trustProxy: config.TRUST_PROXY,
       readiness: {
         database: async () => (await pool.query('SELECT 1')).rowCount === 1,
         broker: async () => broker !== null || (external?.connected() ?? false),

@@ -9,7 +9,8 @@ import { z } from 'zod';
 import type { ApiKeyStore } from './api-keys.js';
 import { auditRoutes, enforceAudience, registerWithAudience, type DeclaredRoute } from './audience.js';
 import { createAuthenticator } from './auth.js';
-import { createRateLimiter } from './rate-limit.js';
+import { createRateLimiter, type RateLimitOptions } from './rate-limit.js';
+import { cachedFor } from '../shared/cached.js';
 import { installErrorHandler } from './error-handler.js';
 import type { FastifyZodInstance } from './types.js';
 
@@ -22,7 +23,9 @@ export interface AppOptions {
   /** Readiness checks by name (DESIGN 5: db + broker); each resolves true when healthy. */
   readiness: Record<string, () => Promise<boolean>>;
   /** Per-caller request budget (429 + Retry-After beyond it). */
-  rateLimit: { capacity: number; refillPerSecond: number };
+  rateLimit: RateLimitOptions;
+  /** TRUST_PROXY: the reverse proxies whose X-Forwarded-For/-Proto/-Host are believed (none when unset). */
+  trustProxy?: readonly string[] | undefined;
   /** Route modules, registered after the shared plugins. */
   routes: Array<(app: FastifyZodInstance) => void>;
 }
@@ -34,6 +37,9 @@ declare module 'fastify' {
   }
 }
 
+/** How long a readiness answer is reused (ms). */
+export const READINESS_CACHE_MS = 1_000;
+
 /** The HTTP app as a plain value: server.ts listens, tests use `inject`. */
 export async function buildApp(options: AppOptions): Promise<FastifyZodInstance> {
   const app = Fastify({
@@ -44,6 +50,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
     },
     bodyLimit: 1024 * 1024,
     return503OnClosing: true,
+    // request.ip, request.protocol and request.host follow X-Forwarded-* only from these addresses.
+    trustProxy: options.trustProxy && options.trustProxy.length > 0 ? [...options.trustProxy] : false,
   }).withTypeProvider<ZodTypeProvider>();
 
   // Before any route: a route that does not declare who may call it fails startup (see audience.ts).
@@ -70,16 +78,20 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
 
   app.decorateRequest('principal', null);
   app.addHook('onRequest', createAuthenticator(options.adminToken, options.apiKeys));
-  app.addHook('onRequest', createRateLimiter(options.rateLimit));
+  const rateLimiter = createRateLimiter(options.rateLimit);
+  app.addHook('onRequest', rateLimiter.onRequest);
+  app.addHook('onResponse', rateLimiter.onResponse);
   // The route's declared audience, before the body is read: 401 without a token, 403 outside the audience.
   app.addHook('onRequest', enforceAudience);
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
   app.get('/health', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
+  // A flood of /ready is one round of checks a second (each check is a `SELECT 1` at most).
+  const readiness = Object.entries(options.readiness).map(([name, check]) => [name, cachedFor(() => check().catch(() => false), READINESS_CACHE_MS)] as const);
   app.get('/ready', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
     const entries = await Promise.all(
-      Object.entries(options.readiness).map(async ([name, check]) => [name, await check().catch(() => false)] as const),
+      readiness.map(async ([name, check]) => [name, await check()] as const),
     );
     const checks = Object.fromEntries(entries);
     const ready = entries.every(([, ok]) => ok);

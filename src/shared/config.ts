@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { parseTrustProxy } from './trust-proxy.js';
 
 /**
  * The environment contract of DESIGN 5.1: one schema, parsed once at startup, frozen, passed down.
@@ -38,6 +39,16 @@ export const ConfigSchema = z
     INFLUX_BUCKET: optionalString,
     REALNAME_URL: z.url({ protocol: /^https?$/ }).optional(),
     EINVOICE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    // Reverse proxies whose X-Forwarded-* headers are believed (trust-proxy.ts); off when unset.
+    TRUST_PROXY: z
+      .string()
+      .transform((text, ctx) => {
+        const parsed = parseTrustProxy(text);
+        if (parsed.ok) return parsed.value.length > 0 ? parsed.value : undefined;
+        ctx.addIssue({ code: 'custom', message: parsed.message });
+        return z.NEVER;
+      })
+      .optional(),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {

@@ -9,8 +9,18 @@ export function createMetricsRegistry(): Registry {
   return registry;
 }
 
-/** Operational gauges read at scrape time: the PostgreSQL pool and the outbox backlog (docs/operations.md). */
-export function registerDatabaseGauges(registry: Registry, pool: Pool): void {
+/** The outbox backlog is read from PostgreSQL at most this often, however often /metrics is scraped. */
+export const DATABASE_GAUGE_REFRESH_MS = 15_000;
+/** The backlog is counted up to this many messages (a bounded index scan); more reads as this. */
+export const OUTBOX_COUNT_CAP = 100_000;
+
+/**
+ * Operational gauges: the PostgreSQL pool (in memory) and the outbox backlog (docs/operations.md).
+ * A scrape never waits on the database once the backlog has been read: it reports the last reading and,
+ * when that is older than {@link DATABASE_GAUGE_REFRESH_MS}, starts one refresh in the background — so a
+ * flood of scrapes, or a scrape during a database outage, costs at most one cheap query per interval.
+ */
+export function registerDatabaseGauges(registry: Registry, pool: Pick<Pool, 'query' | 'totalCount' | 'idleCount' | 'waitingCount'>, now: () => number = () => performance.now()): void {
   new Gauge({
     name: 'db_pool_connections',
     help: 'PostgreSQL pool connections by state',
@@ -22,15 +32,38 @@ export function registerDatabaseGauges(registry: Registry, pool: Pool): void {
       this.set({ state: 'waiting' }, pool.waitingCount);
     },
   });
+
+  let backlog: { messages: number; oldestSeconds: number; readAtMs: number } | null = null;
+  let refreshing: Promise<void> | null = null;
+  let refreshedAtMs = Number.NEGATIVE_INFINITY;
+  const refresh = async () => {
+    // Both on the primary key: a capped count and the first row in id order (ids follow creation).
+    const { rows } = await pool.query<{ n: number; age: number | null }>(
+      `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM outbox LIMIT ${OUTBOX_COUNT_CAP}) capped) AS n,
+              (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox ORDER BY id LIMIT 1) AS age`,
+    );
+    backlog = { messages: rows[0]?.n ?? 0, oldestSeconds: Math.max(0, rows[0]?.age ?? 0), readAtMs: now() };
+  };
   new Gauge({
     name: 'outbox_backlog',
-    help: 'Control and rules messages committed but not yet taken by the broker, and the age of the oldest (seconds)',
+    help: `Control and rules messages committed but not yet taken by the broker (counted up to ${OUTBOX_COUNT_CAP}), and the age of the oldest (seconds); read at most every ${DATABASE_GAUGE_REFRESH_MS / 1000} s`,
     labelNames: ['measure'] as const,
     registers: [registry],
     async collect() {
-      const { rows } = await pool.query<{ n: number; age: number | null }>('SELECT count(*)::int AS n, extract(epoch FROM now() - min(created_at))::float8 AS age FROM outbox');
-      this.set({ measure: 'messages' }, rows[0]?.n ?? 0);
-      this.set({ measure: 'oldest_seconds' }, Math.max(0, rows[0]?.age ?? 0));
+      if (!refreshing && now() - refreshedAtMs >= DATABASE_GAUGE_REFRESH_MS) {
+        // A failed read keeps the last values; the next interval tries again.
+        refreshing = refresh()
+          .catch(() => undefined)
+          .finally(() => {
+            refreshing = null;
+            refreshedAtMs = now();
+          });
+      }
+      if (!backlog) await refreshing;
+      if (!backlog) return;
+      this.set({ measure: 'messages' }, backlog.messages);
+      // The oldest message ages between readings (it may have been sent meanwhile: the next reading says).
+      this.set({ measure: 'oldest_seconds' }, backlog.messages > 0 ? backlog.oldestSeconds + (now() - backlog.readAtMs) / 1000 : 0);
     },
   });
 }

@@ -25,7 +25,6 @@ import { dayOf, daysInMonth, formatInstant, isMonth, monthOf, nextMonth, previou
 import { capUtilisation, createTopVehiclesCache, ingestHealth } from './dashboard-query.js';
 import { isLanguage, languageFromAcceptLanguage, translator, type Language, type MessageKey } from './i18n.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from '../billing/invoice-csv.js';
-import { isSessionKeyLive } from './key-lookup.js';
 import { merchantPages } from './merchant-routes.js';
 import type { MerchantReaders } from './merchant-query.js';
 import { adminPage, deadLettersPage } from './pages/admin.js';
@@ -34,6 +33,7 @@ import { explainPage, type ExplainForm } from './pages/explain.js';
 import { invoicesPage } from './pages/invoices.js';
 import { errorPage, homeOf, type PageContext } from './pages/layout.js';
 import { loginPage } from './pages/login.js';
+import { createSessionStore } from './session-store.js';
 import { createSessionCodec, isSameOrigin, safeReturnPath, SESSION_TTL_MS, type WebIdentity, type WebSession } from './session.js';
 import { STYLESHEET } from './styles.js';
 
@@ -42,7 +42,8 @@ import { STYLESHEET } from './styles.js';
  * app, a daily chart, cap utilisation, top vehicles, invoices (printable, CSV) and "explain this charge";
  * and the merchant portal (issue 5, merchant-routes.ts): cards, orders, monthly statements.
  * Reads only what the JSON API reads (rollups, invoices, one record for explain) through the same queries,
- * so the page and the API cannot disagree. Signed-in state is a signed cookie (see session.ts).
+ * so the page and the API cannot disagree. Signed-in state is a signed cookie (session.ts) naming a row of
+ * `web_sessions` (session-store.ts), so logging out ends a session on the server.
  */
 
 export interface WebDeps {
@@ -92,6 +93,7 @@ export function webRoutes(app: FastifyZodInstance, deps: WebDeps): void {
 
 async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   const codec = createSessionCodec(deps.adminToken);
+  const sessions = createSessionStore(deps.pool);
   const adminDigest = digest(deps.adminToken);
   const usage = createUsageQuery({ pool: deps.pool, catalog: deps.catalog, clock: deps.clock });
   const timezone = () => deps.catalog().billing.timezone;
@@ -111,9 +113,11 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     if (request.url.startsWith('/app/assets/')) return;
     const token = request.cookies[SESSION_COOKIE];
     if (token === undefined) return;
-    const session = codec.read(token, deps.clock.now());
-    // A sponsor or merchant session lives only as long as its key: revocation is seen on the next request.
-    const live = session && (session.kind === 'admin' || (await isSessionKeyLive(deps.pool, session)));
+    const now = deps.clock.now();
+    const session = codec.read(token, now);
+    // The signature is checked first (a forged cookie costs no query), then the server's word: not logged
+    // out, and for a sponsor or merchant its key not revoked — either is seen on the next request.
+    const live = session && (await sessions.isLive(session, now));
     if (session && live) request.webSession = session;
     else request.webSessionEnded = true;
   });
@@ -161,6 +165,12 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     return { t: translator(lang), lang, session, csrf: session ? codec.csrfToken(session) : null, here: request.url, ...extra };
   }
 
+  /** The host as the browser addressed it: `Host`, or `X-Forwarded-Host` from a proxy named in TRUST_PROXY. */
+  function sameOrigin(request: FastifyRequest): boolean {
+    return isSameOrigin({ origin: request.headers.origin, referer: request.headers.referer, host: request.host });
+  }
+
+  /** `Secure` when the browser came over https: the socket's TLS, or X-Forwarded-Proto from a trusted proxy. */
   function cookieOptions(request: FastifyRequest) {
     return { path: '/', httpOnly: true, sameSite: 'strict' as const, secure: request.protocol === 'https' };
   }
@@ -193,7 +203,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   /** Every state-changing request: same-origin headers, and the session's token when signed in. */
   function checkCsrf(request: FastifyRequest, body: { csrf?: string | undefined }): void {
-    if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
+    if (!sameOrigin(request)) throw refuse('csrfRefused', 403);
     if (request.webSession && !codec.checkCsrfToken(request.webSession, body.csrf)) throw refuse('csrfRefused', 403);
   }
 
@@ -233,7 +243,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   web.post('/login', forAnyone, async (request, reply) => {
     // Login CSRF: only a form of this site may sign a browser in.
-    if (!isSameOrigin(request.headers)) throw refuse('csrfRefused', 403);
+    if (!sameOrigin(request)) throw refuse('csrfRefused', 403);
     const body = LoginBody.safeParse(request.body ?? {});
     const key = body.success ? body.data.key.trim() : '';
     const next = safeReturnPath(body.success ? body.data.next : undefined, '');
@@ -250,7 +260,9 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
       const ctx = context(request);
       return sendPage(reply, loginPage(ctx, { next, error: ctx.t('loginFailed') }), 401);
     }
-    const { token, session } = codec.issue(who, deps.clock.now());
+    const now = deps.clock.now();
+    const { token, session } = codec.issue(who, now);
+    await sessions.open(session, now);
     const tenant = who.kind === 'sponsor' ? { sponsor: who.sponsorId, keyId: who.keyId } : who.kind === 'merchant' ? { merchant: who.merchantId, keyId: who.keyId } : {};
     request.log.info({ event: 'web_sign_in', kind: who.kind, ...tenant }, 'web sign-in');
     reply.setCookie(SESSION_COOKIE, token, { ...cookieOptions(request), maxAge: SESSION_TTL_MS / 1000 });
@@ -260,6 +272,11 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   web.post('/logout', forAnyone, async (request, reply) => {
     checkCsrf(request, CsrfBody.safeParse(request.body ?? {}).data ?? {});
+    // Ended on the server: the cookie, should a copy of it survive, opens nothing any more.
+    if (request.webSession) {
+      await sessions.revoke(request.webSession, deps.clock.now());
+      request.log.info({ event: 'web_sign_out', kind: request.webSession.kind }, 'web sign-out');
+    }
     reply.clearCookie(SESSION_COOKIE, cookieOptions(request));
     return reply.redirect('/app/login?bye=1', 303);
   });

@@ -2,11 +2,12 @@ import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod';
 
 /**
- * Stateless browser sessions: the cookie carries who signed in and until when, signed with HMAC-SHA-256.
- * There is no session table (the web owns no migration), so the MAC key is derived from the admin token
- * with HKDF (RFC 5869): every instance sharing ADMIN_TOKEN accepts the same cookies, sessions survive a
- * restart, and rotating the admin token logs everyone out. A sponsor or merchant session is re-checked
- * against its API key on every request (see `key-lookup.ts`), so revoking the key ends the session at once.
+ * Browser session cookies: the cookie carries who signed in and until when, signed with HMAC-SHA-256, so a
+ * forged or altered cookie is refused without touching the database. The MAC key is derived from the admin
+ * token with HKDF (RFC 5869): every instance sharing ADMIN_TOKEN accepts the same cookies, sessions survive
+ * a restart, and rotating the admin token logs everyone out. A valid signature is necessary, not
+ * sufficient: the session must also still hold on the server (`session-store.ts`: not logged out, its API
+ * key not revoked), checked on every request.
  *
  * Pure: no I/O, no clock reads (`nowMs` is passed in).
  */

@@ -1,12 +1,13 @@
 import t from 'tap';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { createRateLimiter } from '../../src/api/rate-limit.js';
+import { clientKey, createRateLimiter } from '../../src/api/rate-limit.js';
 import { AppError } from '../../src/shared/errors.js';
 
 function call(limit: ReturnType<typeof createRateLimiter>, request: Partial<FastifyRequest>) {
   const headers: Record<string, string> = {};
   const reply = { header: (name: string, value: string) => (headers[name] = value) } as unknown as FastifyReply;
-  return limit({ url: '/v1/x', ip: '192.0.2.1', principal: null, ...request } as FastifyRequest, reply).then(
+  const url = request.url ?? '/v1/x';
+  return limit.onRequest({ method: 'GET', url, routeOptions: { url: url.split('?')[0] }, ip: '192.0.2.1', principal: null, ...request } as FastifyRequest, reply).then(
     () => ({ ok: true as const, headers }),
     (error: AppError) => ({ ok: false as const, status: error.statusCode, code: error.code, headers }),
   );
@@ -32,4 +33,30 @@ t.test('exemptions and unauthenticated callers', async (t) => {
   t.notOk((await call(limit, { headers: { authorization: 'Bearer guess-2' } })).ok, 'a wrong token does not get a fresh bucket');
   t.ok((await call(limit, { url: '/health' })).ok, 'operations endpoints are exempt');
   for (let i = 0; i < 5; i++) t.ok((await call(limit, { principal: { kind: 'admin' } })).ok, 'the operator is exempt');
+});
+
+t.test('sign-in attempts: a smaller budget per address, given back when the sign-in succeeds', async (t) => {
+  let now = 0;
+  const limit = createRateLimiter({ capacity: 100, refillPerSecond: 100, signIn: { capacity: 2, refillPerSecond: 0.5 } }, () => now);
+  const attempt = { method: 'POST', url: '/app/login' } as const;
+  const answer = (statusCode: number, ip = '192.0.2.1') => limit.onResponse({ ...attempt, routeOptions: { url: attempt.url }, ip } as unknown as FastifyRequest, { statusCode } as FastifyReply);
+  t.ok((await call(limit, attempt)).ok);
+  await answer(303);
+  for (let i = 0; i < 2; i++) {
+    t.ok((await call(limit, attempt)).ok, `failure ${i + 1} is allowed`);
+    await answer(401);
+  }
+  t.match(await call(limit, attempt), { ok: false, status: 429, headers: { 'retry-after': '2' } }, 'then refused, before the key is checked');
+  t.ok((await call(limit, { ...attempt, ip: '192.0.2.2' })).ok, 'another address has its own budget');
+  t.ok((await call(limit, { url: '/app/login' })).ok, 'the sign-in page itself is a page view');
+  now += 2000;
+  t.ok((await call(limit, attempt)).ok, 'one attempt back after 2 s');
+});
+
+t.test('clients are keyed by address; IPv6 by its /64', async (t) => {
+  t.equal(clientKey('192.0.2.1'), '192.0.2.1');
+  t.equal(clientKey('::ffff:192.0.2.1'), '192.0.2.1', 'IPv4-mapped is IPv4');
+  t.equal(clientKey('2001:db8:1:2::1'), '2001:db8:1:2::/64');
+  t.equal(clientKey('2001:db8:1:2:ffff:ffff:ffff:ffff'), '2001:db8:1:2::/64');
+  t.not(clientKey('2001:db8:1:3::1'), clientKey('2001:db8:1:2::1'));
 });
