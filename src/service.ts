@@ -15,7 +15,8 @@ import { migrate } from './shared/db/migrate.js';
 import { createPool, type Pool } from './shared/db/pool.js';
 import { resolveSecrets } from './shared/dev-secrets.js';
 import { createMetricsRegistry, registerDatabaseGauges } from './shared/metrics.js';
-import { formatInstant } from './shared/time.js';
+import { daysToMs, formatInstant } from './shared/time.js';
+import { deleteDeadLettersBefore } from './ledger/repository.js';
 import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
 import { createDeviceSync } from './controls/device-sync.js';
 import { createFundingSweeper } from './controls/funding-sweeper.js';
@@ -48,7 +49,7 @@ export interface Service {
   ingest: Ingest;
   runtime: CatalogRuntime;
   /** Periodic jobs, also callable directly (tests, operators). */
-  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]> };
+  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number> };
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -167,6 +168,10 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     // Outbox rows a killed instance committed but never published: any instance sends them after 10 s.
     const outboxSweep = startPeriodicJob('outbox-sweep', () => outbox.sweepStale(10_000), 5_000, logger);
     cleanups.push(() => outboxSweep.stop());
+    // Dead letters are kept DEAD_LETTER_RETENTION_DAYS (read from the clock at each run, never cached).
+    const expireDeadLetters = () => deleteDeadLettersBefore(pool, clock.now() - daysToMs(config.DEAD_LETTER_RETENTION_DAYS));
+    const deadLetterRetention = startPeriodicJob('dead-letter-retention', expireDeadLetters, 3_600_000, logger);
+    cleanups.push(() => deadLetterRetention.stop());
     const sweeper = createFundingSweeper({ pool, runtime: () => runtime, clock, outbox, logger });
     const sweeping = startPeriodicJob('funding-sweep', () => sweeper.runOnce(), 60_000, logger);
     cleanups.push(() => sweeping.stop());
@@ -245,7 +250,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       broker,
       ingest,
       runtime,
-      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue() },
+      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,

@@ -33,6 +33,8 @@ export const ConfigSchema = z
     // Group commit bounds: 2,000 records or 20 ms, whichever comes first (see the ingest README).
     BATCH_MAX_RECORDS: z.coerce.number().int().min(1).max(100_000).default(2000),
     BATCH_MAX_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+    // Dead letters (and the payloads no letter points at) older than this many days are deleted hourly.
+    DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
     INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
     INFLUX_TOKEN: optionalString,
     INFLUX_ORG: optionalString,
