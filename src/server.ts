@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './shared/config.js';
 import { systemClock } from './shared/clock.js';
+import { AppError } from './shared/errors.js';
 import { createLogger } from './shared/logger.js';
 import { startService } from './service.js';
 
@@ -61,6 +62,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`startup failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  // An AppError is a refusal explained in its message (e.g. a data directory of another PostgreSQL major): no stack.
+  const detail = error instanceof AppError ? error.message : error instanceof Error ? (error.stack ?? error.message) : String(error);
+  process.stderr.write(`startup failed: ${detail}\n`);
   process.exit(1);
 });

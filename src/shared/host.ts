@@ -1,4 +1,4 @@
-import { domainToASCII } from 'node:url';
+import { domainToASCII, domainToUnicode } from 'node:url';
 
 /**
  * Host normalisation of DESIGN 4.1, shared by catalog patterns and usage records:
@@ -20,6 +20,17 @@ export function normalizeHost(raw: string): string | null {
   if (host.endsWith('.')) host = host.slice(0, -1);
   if (host === '') return null;
   const ascii = domainToASCII(host);
-  if (ascii === '') return null;
+  if (ascii === '' || ascii.split('.').some(isInvalidALabel)) return null;
   return ascii.toLowerCase();
+}
+
+/**
+ * An `xn--` label that is not valid Punycode or that UTS #46 refuses once decoded (`xn--a`, `xn--`, `xn--zz-`,
+ * which decodes to plain ASCII). Node 20's domainToASCII refuses most of these; Node 24's passes them through
+ * unchanged, so they are checked here, the same on every Node: a valid A-label decodes to a label with a
+ * non-ASCII character.
+ */
+function isInvalidALabel(label: string): boolean {
+  if (!/^xn--/i.test(label)) return false;
+  return ![...domainToUnicode(label)].some((char) => (char.codePointAt(0) ?? 0) > 0x7f);
 }

