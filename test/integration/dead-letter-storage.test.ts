@@ -38,7 +38,7 @@ async function stored(): Promise<{ letters: number; payloads: number; payloadByt
 
 /** A message of 1,000 invalid records, padded towards the 256 KiB limit. */
 function badMessage(batch: number): string {
-  const records = Array.from({ length: 1000 }, (_, i) => ({ seq: i, start: '2026-11-03T08:15:00+08:00', end: '2026-11-03T08:16:00+08:00', up: -1, down: 0, pkg: 'p'.repeat(200) }));
+  const records = Array.from({ length: 1000 }, (_, i) => ({ seq: i, start: '2026-11-03T08:15:00+08:00', end: '2026-11-03T08:16:00+08:00', up: -1, down: 0, pkg: 'p'.repeat(130) }));
   return JSON.stringify({ v: 1, batch, records });
 }
 
