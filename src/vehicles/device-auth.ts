@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import type { Clock } from '../shared/clock.js';
+import { checkVin } from '../shared/identifiers.js';
 import { createFailureTable, sourceKey, type FailurePolicy } from './auth-limiter.js';
 import { secretFingerprint, verifyDeviceSecret, type StoredSecret } from './device-secret.js';
 
@@ -39,6 +40,9 @@ export const DEFAULT_LIMITS: { vin: FailurePolicy; address: FailurePolicy } = {
   address: { freeFailures: 30, baseBlockMs: 1_000, maxBlockMs: 60_000, forgetAfterMs: 60 * 60_000, maxEntries: 100_000, probeIntervalMs: 1_000 },
 };
 
+/** Device secrets are 43 characters (DESIGN 3.0); anything this long is not one. */
+const MAX_SECRET_BYTES = 256;
+
 export interface DeviceAuthenticatorOptions {
   findSecret(vin: string): Promise<StoredSecret | null>;
   clock: Clock;
@@ -76,6 +80,9 @@ export function createDeviceAuthenticator(options: DeviceAuthenticatorOptions) {
   return {
     /** `source`: the client's address, or null when unknown (behind a TLS-terminating proxy). */
     async authenticate(vin: string, secret: Buffer, source: string | null = null): Promise<AuthResult> {
+      // Not a VIN or not a secret: refused as is, and kept out of the tables (a 64 KiB "VIN" a key would
+      // make their entry bound meaningless).
+      if (!checkVin(vin).ok || secret.length > MAX_SECRET_BYTES) return { outcome: 'rejected', checked: false };
       const now = options.clock.now();
       const fingerprint = secretFingerprint(secret);
       const cached = cache.get(vin);
