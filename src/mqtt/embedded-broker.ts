@@ -193,7 +193,8 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   let tlsServer: tls.Server | null = null;
   if (options.tls) {
     const [cert, key] = await Promise.all([readFile(options.tls.certFile), readFile(options.tls.keyFile)]);
-    tlsServer = tls.createServer({ cert, key, minVersion: 'TLSv1.2' }, (socket) => accept(socket, true));
+    // handshakeTimeout as connectTimeout: a socket that never finishes its handshake holds a slot 10 s, not 120 s.
+    tlsServer = tls.createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (socket) => accept(socket, true));
     tlsServer.maxConnections = maxConnections;
     tlsServer.on('drop', () => metrics?.connectionsRefused.inc());
     await listen(tlsServer, options.tls.port, options.host).catch((error: unknown) => {
