@@ -62,6 +62,8 @@ export async function startBenchService(options: BenchServiceOptions = {}): Prom
     env.DATABASE_URL = url.toString();
     env.ADMIN_TOKEN = randomBytes(32).toString('base64url');
     env.PII_KEY = randomBytes(32).toString('base64');
+    // Outside dev mode the broker needs TLS unless a TLS-terminating proxy is declared; the bench measures plaintext.
+    env.MQTT_PLAINTEXT = 'behind-tls-proxy';
   }
   Object.assign(env, options.env);
   const args = ['--enable-source-maps'];

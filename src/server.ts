@@ -20,7 +20,7 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   const service = await startService(config, { logger, clock: systemClock });
   const readyMs = Math.round(performance.now() - started);
-  logger.info({ http: service.httpUrl, mqttPort: service.broker?.port ?? null, readyMs }, 'service ready');
+  logger.info({ http: service.httpUrl, mqttPort: service.broker?.port ?? null, mqttTlsPort: service.broker?.tlsPort ?? null, readyMs }, 'service ready');
   if (config.devMode) {
     // A human banner on stderr, not a log line: the token must not end up in log storage.
     process.stderr.write(

@@ -7,6 +7,7 @@ import { checkCatalogCompatibility } from './catalog/compatibility.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker.js';
 import { rulesTopic, usageTopic } from './mqtt/topics.js';
 import { connectExternalBroker, type ExternalBroker } from './mqtt/external-broker.js';
+import { createBrokerMetrics } from './mqtt/metrics.js';
 import { publishRulesIfChanged, republishControls } from './controls/republish.js';
 import type { Clock } from './shared/clock.js';
 import type { Config } from './shared/config.js';
@@ -124,10 +125,14 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     if (!config.MQTT_URL) {
       broker = await startEmbeddedBroker({
         host: config.MQTT_HOST,
-        port: config.MQTT_PORT,
+        // DESIGN 5.1: outside dev mode devices speak TLS, here or at a declared TLS-terminating proxy.
+        plaintext: config.devMode || config.MQTT_PLAINTEXT ? { port: config.MQTT_PORT, behindProxy: config.MQTT_PLAINTEXT === 'behind-tls-proxy' } : null,
         ...(config.MQTT_TLS_CERT && config.MQTT_TLS_KEY ? { tls: { certFile: config.MQTT_TLS_CERT, keyFile: config.MQTT_TLS_KEY, port: config.MQTT_TLS_PORT } } : {}),
+        maxConnections: config.MQTT_MAX_CONNECTIONS,
+        maxKeepaliveSeconds: config.MQTT_MAX_KEEPALIVE,
         logger,
-        authenticateDevice: (vin, secret) => deviceAuth.authenticate(vin, secret),
+        metrics: createBrokerMetrics(metrics),
+        authenticateDevice: (vin, secret, source) => deviceAuth.authenticate(vin, secret, source),
         onUsage: ({ vin, payload }) => ingest.submit({ vin, topic: usageTopic(vin), payload }),
         onDeviceReady: (vin) => void syncDevice(vin),
       });

@@ -2,7 +2,7 @@ import { startTaxSimulator } from './simulator.js';
 
 /**
  * Standalone tax platform simulator: `tsx simulators/einvoice/server.ts` prints its URL; point the service
- * at it with `EINVOICE_URL=<url>`. Environment: `HOST` (127.0.0.1), `PORT` (0 = a free port), `SLOW_MS`
+ * at it with `EINVOICE_URL=<url>`. Environment: `HOST` (127.0.0.1), `PORT` (0 = a free port), `TOKEN` (none), `SLOW_MS`
  * (10000, the delay of an injected `timeout`), `FAILURE_RATE` (0, random 503s).
  */
 const simulator = await startTaxSimulator({
@@ -10,6 +10,8 @@ const simulator = await startTaxSimulator({
   port: Number(process.env.PORT ?? 0),
   slowMs: Number(process.env.SLOW_MS ?? 10_000),
   failureRate: Number(process.env.FAILURE_RATE ?? 0),
+  // With TOKEN set, requests need `Authorization: Bearer <TOKEN>` (the service's EINVOICE_TOKEN).
+  ...(process.env.TOKEN ? { token: process.env.TOKEN } : {}),
   onLog: (line) => process.stderr.write(`${JSON.stringify({ at: new Date().toISOString(), ...line })}\n`),
 });
 process.stdout.write(`${simulator.url}\n`);

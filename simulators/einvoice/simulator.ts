@@ -1,4 +1,5 @@
 import { createHash, randomInt } from 'node:crypto';
+import { bearerAccepted } from '../shared/bearer.js';
 import { listen } from '../shared/listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { z } from 'zod';
@@ -32,6 +33,8 @@ export interface TaxSimulatorOptions {
   random?: () => number;
   now?: () => number;
   onLog?: (line: Record<string, unknown>) => void;
+  /** When set, API requests need `Authorization: Bearer <token>` (401 otherwise), like a real provider. */
+  token?: string;
 }
 
 export interface StoredInvoice {
@@ -159,6 +162,7 @@ export async function startTaxSimulator(options: TaxSimulatorOptions = {}): Prom
       return send(response, 204, undefined);
     }
     if (request.method !== 'POST' || path !== '/v1/invoices') return send(response, 404, { error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+    if (!bearerAccepted(request, options.token)) return send(response, 401, { error: { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <your API token>' } });
     counters.requests += 1;
     const key = request.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0 || key.length > 200) return send(response, 400, { error: { code: 'IDEMPOTENCY_KEY_REQUIRED', message: 'send an Idempotency-Key header' } });

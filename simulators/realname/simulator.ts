@@ -1,4 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { bearerAccepted } from '../shared/bearer.js';
 import { listen } from '../shared/listen.js';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { checkResidentId, checkUscc } from '../../src/shared/identifiers.js';
@@ -29,6 +30,8 @@ export interface RealNameSimulatorOptions {
   failureRate?: number;
   random?: () => number;
   onLog?: (line: Record<string, unknown>) => void;
+  /** When set, API requests need `Authorization: Bearer <token>` (401 otherwise), like a real provider. */
+  token?: string;
 }
 
 export interface RealNameSimulator {
@@ -128,6 +131,7 @@ export async function startRealNameSimulator(options: RealNameSimulatorOptions =
     }
     const kind = path === '/v1/verifications/individual' ? 'individual' : path === '/v1/verifications/enterprise' ? 'enterprise' : null;
     if (request.method !== 'POST' || kind === null) return send(response, 404, { error: { code: 'NOT_FOUND', message: 'no such endpoint' } });
+    if (!bearerAccepted(request, options.token)) return send(response, 401, { error: { code: 'UNAUTHORIZED', message: 'send Authorization: Bearer <your API token>' } });
     counters.requests += 1;
     const key = request.headers['idempotency-key'];
     if (typeof key !== 'string' || key.length === 0 || key.length > 200) return send(response, 400, { error: { code: 'IDEMPOTENCY_KEY_REQUIRED', message: 'send an Idempotency-Key header' } });

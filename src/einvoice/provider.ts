@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readProviderJson } from '../shared/provider-answer.js';
 import type { InvoiceDocument } from './compose.js';
 
 /**
@@ -34,11 +35,13 @@ export class TaxPlatformError extends Error {
 
 const IssuedSchema = z.object({
   number: z.string().regex(/^[0-9]{20}$/),
-  issuedAt: z.string().min(1).max(64),
-  redConfirmationNumber: z.string().max(64).optional(),
+  // RFC 3339 with an offset, as the protocol says; the service keeps it as the invoice's issue time.
+  issuedAt: z.iso.datetime({ offset: true }),
+  redConfirmationNumber: z.string().regex(/^[0-9A-Za-z-]{1,64}$/).optional(),
 });
 
-export function createHttpTaxPlatform(options: { baseUrl: string; timeoutMs?: number }): TaxPlatform {
+/** `token`: our credential at the platform (EINVOICE_TOKEN), sent as `Authorization: Bearer`; required outside dev mode. */
+export function createHttpTaxPlatform(options: { baseUrl: string; token?: string | undefined; timeoutMs?: number }): TaxPlatform {
   const timeoutMs = options.timeoutMs ?? 3_000;
   const base = options.baseUrl.replace(/\/+$/, '');
   return {
@@ -47,7 +50,7 @@ export function createHttpTaxPlatform(options: { baseUrl: string; timeoutMs?: nu
       try {
         response = await fetch(`${base}/v1/invoices`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json', 'idempotency-key': requestId },
+          headers: { 'content-type': 'application/json', 'idempotency-key': requestId, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
           body: JSON.stringify(document),
           signal: AbortSignal.timeout(timeoutMs),
         });
@@ -56,13 +59,12 @@ export function createHttpTaxPlatform(options: { baseUrl: string; timeoutMs?: nu
         if (name === 'TimeoutError' || name === 'AbortError') throw new TaxPlatformError('timeout', `the tax platform did not answer within ${timeoutMs} ms`);
         throw new TaxPlatformError('unavailable', 'the tax platform could not be reached');
       }
-      let payload: unknown;
-      try {
-        payload = await response.json();
-      } catch {
-        payload = null;
-      }
+      const payload = await readProviderJson(response);
       if (response.status >= 500 || response.status === 429) throw new TaxPlatformError('unavailable', `the tax platform answered ${response.status}`);
+      // Our credential, not the invoice, was refused: retried automatically once EINVOICE_TOKEN is fixed.
+      if (response.status === 401 || response.status === 403) {
+        throw new TaxPlatformError('unavailable', `the tax platform refused our credentials (${response.status}); check EINVOICE_TOKEN`);
+      }
       if (!response.ok) {
         // Only the platform's code and our own words: its message may quote the buyer.
         const code = (payload as { error?: { code?: unknown } } | null)?.error?.code;

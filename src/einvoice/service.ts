@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
-import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { isUniqueViolation, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { maskName, type PiiVault } from '../shared/pii.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
 import { composeBlueInvoice, composeRedInvoice, type InvoiceDocument, type InvoiceItem, type RedReason } from './compose.js';
@@ -202,10 +202,17 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
       try {
         const issued = await deps.platform().issue(row.request_id, documentOf(row, originalNumber));
         const issuedAtMs = parseOffsetTimestamp(issued.issuedAt) ?? attemptAt.getTime();
-        await deps.pool.query(
-          `UPDATE einvoices SET status = 'issued', number = $2, issued_at = $3, attempts = attempts + 1, last_attempt_at = $4, last_error = NULL WHERE id = $1 AND status = 'pending'`,
-          [id, issued.number, new Date(issuedAtMs), attemptAt],
-        );
+        await deps.pool
+          .query(
+            `UPDATE einvoices SET status = 'issued', number = $2, issued_at = $3, attempts = attempts + 1, last_attempt_at = $4, last_error = NULL WHERE id = $1 AND status = 'pending'`,
+            [id, issued.number, new Date(issuedAtMs), attemptAt],
+          )
+          .catch((error: unknown) => {
+            // A number another invoice already holds: the platform's answer is wrong, not our row. The
+            // invoice stays pending (retried with backoff) instead of failing the order or the retry job.
+            if (isUniqueViolation(error)) throw new TaxPlatformError('unavailable', `the tax platform returned number ${issued.number}, which another invoice already holds`);
+            throw error;
+          });
         log.info({ invoice: id, kind: row.kind, number: issued.number }, 'e-invoice issued');
       } catch (error) {
         if (!(error instanceof TaxPlatformError)) throw error;

@@ -5,6 +5,7 @@ import { Aedes, type AuthenticateError, type Client } from 'aedes';
 import type { Logger } from 'pino';
 import { authorizeDevicePublish, authorizeDeviceSubscribe } from './acl.js';
 import { guardedConnection } from './frame-guard.js';
+import type { BrokerMetrics } from './metrics.js';
 
 /** DESIGN 3.0: a usage payload is at most 262,144 bytes. */
 export const MAX_USAGE_PAYLOAD_BYTES = 262_144;
@@ -12,8 +13,16 @@ export const MAX_USAGE_PAYLOAD_BYTES = 262_144;
 const MAX_REMAINING_LENGTH = MAX_USAGE_PAYLOAD_BYTES + 1024;
 
 /** CONNACK return codes of MQTT 3.1.1 [MQTT-3.2.2.3]. */
+const IDENTIFIER_REJECTED = 2;
+const SERVER_UNAVAILABLE = 3;
 const BAD_USERNAME_OR_PASSWORD = 4;
 const NOT_AUTHORIZED = 5;
+
+/** What device authentication decided; `checked` when it read the database (src/vehicles/device-auth.ts). */
+export interface DeviceAuthResult {
+  outcome: 'accepted' | 'rejected' | 'vin-limited' | 'address-limited';
+  checked: boolean;
+}
 
 export interface UsagePublish {
   vin: string;
@@ -23,11 +32,23 @@ export interface UsagePublish {
 
 export interface EmbeddedBrokerOptions {
   host: string;
-  port: number;
+  /**
+   * The plaintext listener, or null for none (outside dev mode unless MQTT_PLAINTEXT=behind-tls-proxy).
+   * Behind a proxy every socket comes from the proxy's address, so source addresses are not limited there.
+   */
+  plaintext: { port: number; behindProxy: boolean } | null;
   tls?: { certFile: string; keyFile: string; port: number };
+  /** Open sockets over both listeners; one more is closed on arrival (MQTT_MAX_CONNECTIONS). */
+  maxConnections?: number;
+  /** A CONNECT with keepalive 0 or above this many seconds is refused (MQTT_MAX_KEEPALIVE). */
+  maxKeepaliveSeconds?: number;
   logger: Logger;
-  /** Device authentication: username = clientId = VIN, password = device secret. */
-  authenticateDevice(vin: string, secret: Buffer): Promise<boolean>;
+  metrics?: BrokerMetrics;
+  /**
+   * Device authentication: username = clientId = VIN, password = device secret; `source` is the client's
+   * address when the socket comes from the device itself, else null.
+   */
+  authenticateDevice(vin: string, secret: Buffer, source: string | null): Promise<DeviceAuthResult>;
   /**
    * A device's authorised usage publish. The QoS 1 PUBACK is held until this settles, because aedes
    * PUBACKs before it stores anything and a crash would otherwise drop acknowledged usage (DESIGN 3.2).
@@ -38,7 +59,8 @@ export interface EmbeddedBrokerOptions {
 }
 
 export interface EmbeddedBroker {
-  readonly port: number;
+  /** The plaintext listener's port, null when it is off. */
+  readonly port: number | null;
   readonly tlsPort: number | null;
   connectedClients(): number;
   publish(topic: string, payload: string | Buffer, options: { qos: 0 | 1; retain: boolean }): Promise<void>;
@@ -49,7 +71,14 @@ export interface EmbeddedBroker {
 
 export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promise<EmbeddedBroker> {
   const log = options.logger.child({ component: 'mqtt' });
-  const willRefused = new WeakSet<Client>();
+  if (!options.plaintext && !options.tls) throw new Error('the embedded broker needs a plaintext or a TLS listener');
+  const maxConnections = options.maxConnections ?? 20_000;
+  const maxKeepalive = options.maxKeepaliveSeconds ?? 1200;
+  const metrics = options.metrics;
+  // What preConnect saw and authenticate (which can set a return code) acts on.
+  const connectRefusals = new WeakMap<Client, { code: number; reason: string; message: string }>();
+  // The device's own address, for connections that come straight from it.
+  const sources = new WeakMap<object, string>();
   const aedes = await Aedes.createBroker({
     connectTimeout: 10_000, // a socket that sends no CONNECT within 10 s is dropped
     drainTimeout: 30_000, // a device that stops reading for 30 s is dropped rather than buffered for
@@ -59,7 +88,14 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
     concurrency: 1000,
     preConnect(client, packet, callback) {
       // DESIGN 3.0: a Will message is refused (CONNACK 5 from authenticate, which can set a return code).
-      if (packet.will) willRefused.add(client);
+      if (packet.will) connectRefusals.set(client, { code: NOT_AUTHORIZED, reason: 'will', message: 'Will messages are not accepted' });
+      // Keepalive 0 turns the check off [MQTT-3.1.2-10]: a socket half-closed by a carrier NAT would hold its
+      // slot for ever. MQTT 3.1.1 cannot tell a client to use another value (MQTT 5 can: Server Keep Alive,
+      // [MQTT-3.2.2-21]), so, as Mosquitto does for 3.1.1 clients above its max_keepalive, the CONNECT is
+      // refused with 2 (identifier rejected).
+      else if (!packet.keepalive || packet.keepalive > maxKeepalive) {
+        connectRefusals.set(client, { code: IDENTIFIER_REJECTED, reason: 'keepalive', message: `keepalive must be 1..${maxKeepalive} s` });
+      }
       callback(null, true);
     },
     authenticate(client, username, password, callback) {
@@ -68,14 +104,35 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
         (error as { returnCode: number }).returnCode = returnCode;
         callback(error, false);
       };
-      if (willRefused.has(client)) return refuse(NOT_AUTHORIZED, 'Will messages are not accepted');
-      if (!username || !password) return refuse(BAD_USERNAME_OR_PASSWORD, 'username and password required');
-      if (client.id !== username) return refuse(NOT_AUTHORIZED, 'clientId must equal the username (VIN)');
-      options.authenticateDevice(username, password).then(
-        (ok) => (ok ? callback(null, true) : refuse(BAD_USERNAME_OR_PASSWORD, 'bad VIN or device secret')),
+      const early = connectRefusals.get(client);
+      if (early) {
+        metrics?.authRefused.inc({ reason: early.reason });
+        return refuse(early.code, early.message);
+      }
+      if (!username || !password) {
+        metrics?.authRefused.inc({ reason: 'no_credentials' });
+        return refuse(BAD_USERNAME_OR_PASSWORD, 'username and password required');
+      }
+      if (client.id !== username) {
+        metrics?.authRefused.inc({ reason: 'client_id' });
+        return refuse(NOT_AUTHORIZED, 'clientId must equal the username (VIN)');
+      }
+      options.authenticateDevice(username, password, sources.get(client.conn) ?? null).then(
+        ({ outcome, checked }) => {
+          if (checked) metrics?.authChecks.inc();
+          if (outcome === 'accepted') return callback(null, true);
+          if (outcome === 'rejected') {
+            metrics?.authRefused.inc({ reason: 'bad_credentials' });
+            return refuse(BAD_USERNAME_OR_PASSWORD, 'bad VIN or device secret');
+          }
+          metrics?.authRefused.inc({ reason: outcome === 'vin-limited' ? 'vin_limited' : 'address_limited' });
+          // Unchecked: the credentials may be right. 3 (server unavailable) tells a device to come back later.
+          log.debug({ vin: username, outcome }, 'CONNECT refused unchecked after repeated failures');
+          return refuse(SERVER_UNAVAILABLE, 'too many failed attempts; retry later');
+        },
         (error: unknown) => {
           log.error({ err: error }, 'device authentication failed');
-          refuse(3, 'server unavailable'); // [MQTT-3.2.2.3] 3: server unavailable
+          refuse(SERVER_UNAVAILABLE, 'server unavailable'); // [MQTT-3.2.2.3] 3: server unavailable
         },
       );
     },
@@ -106,23 +163,48 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   aedes.on('connectionError', (_client, error) => log.debug({ err: error.message }, 'connection error'));
 
   const sockets = new Set<net.Socket>();
-  const accept = (socket: net.Socket) => {
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.setNoDelay(true);
-    aedes.handle(guardedConnection(socket, MAX_REMAINING_LENGTH));
+  const refuseSocket = (socket: net.Socket) => {
+    metrics?.connectionsRefused.inc();
+    socket.destroy();
   };
-  const server = net.createServer(accept);
-  await listen(server, options.port, options.host);
+  const accept = (socket: net.Socket, fromDevice: boolean) => {
+    // One budget over both listeners; each listener's own maxConnections (below) also drops sockets
+    // before a TLS handshake is spent on them.
+    if (sockets.size >= maxConnections) return refuseSocket(socket);
+    sockets.add(socket);
+    metrics?.connections.set(sockets.size);
+    socket.on('close', () => {
+      sockets.delete(socket);
+      metrics?.connections.set(sockets.size);
+    });
+    socket.setNoDelay(true);
+    const connection = guardedConnection(socket, MAX_REMAINING_LENGTH);
+    if (fromDevice && socket.remoteAddress) sources.set(connection, socket.remoteAddress);
+    aedes.handle(connection);
+  };
+  let server: net.Server | null = null;
+  if (options.plaintext) {
+    const fromDevice = !options.plaintext.behindProxy;
+    server = net.createServer((socket) => accept(socket, fromDevice));
+    server.maxConnections = maxConnections;
+    server.on('drop', () => metrics?.connectionsRefused.inc());
+    await listen(server, options.plaintext.port, options.host);
+  }
   let tlsServer: tls.Server | null = null;
   if (options.tls) {
     const [cert, key] = await Promise.all([readFile(options.tls.certFile), readFile(options.tls.keyFile)]);
-    tlsServer = tls.createServer({ cert, key, minVersion: 'TLSv1.2' }, accept);
-    await listen(tlsServer, options.tls.port, options.host);
+    // handshakeTimeout as connectTimeout: a socket that never finishes its handshake holds a slot 10 s, not 120 s.
+    tlsServer = tls.createServer({ cert, key, minVersion: 'TLSv1.2', handshakeTimeout: 10_000 }, (socket) => accept(socket, true));
+    tlsServer.maxConnections = maxConnections;
+    tlsServer.on('drop', () => metrics?.connectionsRefused.inc());
+    await listen(tlsServer, options.tls.port, options.host).catch((error: unknown) => {
+      server?.close();
+      throw error;
+    });
   }
-  const port = (server.address() as net.AddressInfo).port;
+  const port = server ? (server.address() as net.AddressInfo).port : null;
   const tlsPort = tlsServer ? (tlsServer.address() as net.AddressInfo).port : null;
-  log.info({ host: options.host, port, tlsPort }, 'embedded MQTT broker listening');
+  log.info({ host: options.host, port, tlsPort, maxConnections, maxKeepalive }, 'embedded MQTT broker listening');
 
   return {
     port,
@@ -138,7 +220,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       (aedes as unknown as { clients: Record<string, Client | undefined> }).clients[vin]?.close();
     },
     async close() {
-      server.close();
+      server?.close();
       tlsServer?.close();
       await new Promise<void>((resolve) => aedes.close(() => resolve()));
       for (const socket of sockets) socket.destroy();

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { readProviderJson } from '../shared/provider-answer.js';
 
 /**
  * The real-name verification provider (DESIGN 6): checks that a name and a resident ID number belong to
@@ -46,13 +47,15 @@ export class RealNameProviderError extends Error {
 }
 
 const AnswerSchema = z.object({
-  verificationId: z.string().min(1).max(200),
+  verificationId: z.string().regex(/^[\x21-\x7e]{1,200}$/, 'printable ASCII'),
   result: z.enum(['pass', 'fail']),
   reason: z.string().max(500).optional(),
 });
 
 export interface HttpProviderOptions {
   baseUrl: string;
+  /** Our credential at the provider (REALNAME_TOKEN), sent as `Authorization: Bearer`; required outside dev mode. */
+  token?: string | undefined;
   /** per call; a slower answer is a timeout (the call is safe to retry with the same request id) */
   timeoutMs?: number;
 }
@@ -67,7 +70,7 @@ export function createHttpRealNameProvider(options: HttpProviderOptions): RealNa
     try {
       response = await fetch(`${base}${path}`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'idempotency-key': requestId },
+        headers: { 'content-type': 'application/json', 'idempotency-key': requestId, ...(options.token ? { authorization: `Bearer ${options.token}` } : {}) },
         body: JSON.stringify(body),
         signal: AbortSignal.timeout(timeoutMs),
       });
@@ -76,14 +79,13 @@ export function createHttpRealNameProvider(options: HttpProviderOptions): RealNa
       if (name === 'TimeoutError' || name === 'AbortError') throw new RealNameProviderError('timeout', `the real-name provider did not answer within ${timeoutMs} ms`);
       throw new RealNameProviderError('unavailable', 'the real-name provider could not be reached');
     }
-    let payload: unknown;
-    try {
-      payload = await response.json();
-    } catch {
-      payload = null;
-    }
+    const payload = await readProviderJson(response);
     if (response.status >= 500 || response.status === 429) {
       throw new RealNameProviderError('unavailable', `the real-name provider answered ${response.status}`);
+    }
+    // Our credential, not the submission, was refused: retryable once the operator fixes REALNAME_TOKEN.
+    if (response.status === 401 || response.status === 403) {
+      throw new RealNameProviderError('unavailable', `the real-name provider refused our credentials (${response.status}); check REALNAME_TOKEN`);
     }
     if (!response.ok) {
       const code = (payload as { error?: { code?: unknown } } | null)?.error?.code;

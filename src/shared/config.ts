@@ -20,6 +20,14 @@ export const ConfigSchema = z
     MQTT_TLS_CERT: optionalString,
     MQTT_TLS_KEY: optionalString,
     MQTT_TLS_PORT: port.default(8883),
+    // Outside dev mode the plaintext listener on MQTT_PORT opens only when the operator states that a
+    // TLS-terminating proxy is in front of it (DESIGN 5.1: devices speak TLS in production).
+    MQTT_PLAINTEXT: z.enum(['behind-tls-proxy']).optional(),
+    // 20,000 sockets: 10,000 vehicles per instance, each with room for a half-open socket it left behind
+    // on a cellular handover while it reconnects (kept until 1.5 × its keepalive passes).
+    MQTT_MAX_CONNECTIONS: z.coerce.number().int().min(1).max(1_000_000).default(20_000),
+    // Seconds. Keepalive 0 (never checked) or above this is refused at CONNECT (src/mqtt/README.md).
+    MQTT_MAX_KEEPALIVE: z.coerce.number().int().min(1).max(65_535).default(1200),
     MQTT_URL: z.url({ protocol: /^(mqtt|mqtts|ws|wss|tcp|ssl)$/ }).optional(),
     MQTT_USERNAME: optionalString,
     MQTT_PASSWORD: optionalString,
@@ -40,7 +48,9 @@ export const ConfigSchema = z
     INFLUX_ORG: optionalString,
     INFLUX_BUCKET: optionalString,
     REALNAME_URL: z.url({ protocol: /^https?$/ }).optional(),
+    REALNAME_TOKEN: optionalString,
     EINVOICE_URL: z.url({ protocol: /^https?$/ }).optional(),
+    EINVOICE_TOKEN: optionalString,
     // Reverse proxies whose X-Forwarded-* headers are believed (trust-proxy.ts); off when unset.
     TRUST_PROXY: z
       .string()
@@ -59,6 +69,19 @@ export const ConfigSchema = z
       // DESIGN 5.1: outside dev mode no secret may be generated.
       if (!env.ADMIN_TOKEN) ctx.addIssue({ code: 'custom', path: ['ADMIN_TOKEN'], message: 'required when DATABASE_URL or MQTT_URL is set' });
       if (!env.PII_KEY) ctx.addIssue({ code: 'custom', path: ['PII_KEY'], message: 'required when DATABASE_URL or MQTT_URL is set' });
+      // DESIGN 5.1: the embedded broker facing devices speaks TLS, unless a TLS-terminating proxy is declared.
+      if (!env.MQTT_URL && !env.MQTT_PLAINTEXT && !env.MQTT_TLS_CERT && !env.MQTT_TLS_KEY) {
+        for (const key of ['MQTT_TLS_CERT', 'MQTT_TLS_KEY'] as const) {
+          ctx.addIssue({ code: 'custom', path: [key], message: 'required when the embedded broker faces devices outside dev mode (or set MQTT_PLAINTEXT=behind-tls-proxy)' });
+        }
+      }
+      // Personal data and invoices leave the process only encrypted, and only to a provider that knows us.
+      for (const [url, token] of [['REALNAME_URL', 'REALNAME_TOKEN'], ['EINVOICE_URL', 'EINVOICE_TOKEN']] as const) {
+        const value = env[url];
+        if (!value) continue;
+        if (!isHttpsOrLoopback(value)) ctx.addIssue({ code: 'custom', path: [url], message: 'must be https:// outside dev mode (http:// only to a loopback address)' });
+        if (!env[token]) ctx.addIssue({ code: 'custom', path: [token], message: `required with ${url} outside dev mode` });
+      }
     }
     if (Boolean(env.MQTT_TLS_CERT) !== Boolean(env.MQTT_TLS_KEY)) {
       ctx.addIssue({ code: 'custom', path: [env.MQTT_TLS_CERT ? 'MQTT_TLS_KEY' : 'MQTT_TLS_CERT'], message: 'MQTT_TLS_CERT and MQTT_TLS_KEY go together' });
@@ -71,6 +94,16 @@ export const ConfigSchema = z
     }
   });
 
+/**
+ * https, or http to a loopback address: a TLS-terminating sidecar on the same host (and the test
+ * simulators) never put the request on a network.
+ */
+function isHttpsOrLoopback(value: string): boolean {
+  const url = new URL(value);
+  if (url.protocol === 'https:') return true;
+  return url.hostname === 'localhost' || url.hostname === '[::1]' || /^127(\.\d{1,3}){3}$/.test(url.hostname);
+}
+
 type Parsed = z.infer<typeof ConfigSchema>;
 export type Config = Readonly<Parsed & { devMode: boolean }>;
 
@@ -79,6 +112,18 @@ export class ConfigError extends Error {
     super(`invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
     this.name = 'ConfigError';
   }
+}
+
+/**
+ * What `npm run migrate` reads, and nothing else: it faces no device and no provider, so the service's
+ * production requirements (secrets, TLS files, provider tokens) are not its business.
+ */
+export function loadMigrateConfig(env: NodeJS.ProcessEnv): Readonly<Pick<Parsed, 'DATABASE_URL' | 'DATA_DIR' | 'LOG_LEVEL'>> {
+  const { DATABASE_URL, DATA_DIR, LOG_LEVEL } = ConfigSchema.shape;
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== undefined && value !== ''));
+  const result = z.object({ DATABASE_URL, DATA_DIR, LOG_LEVEL }).safeParse(present);
+  if (!result.success) throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || '(root)'}: ${issue.message}`));
+  return Object.freeze(result.data);
 }
 
 /** Parses the environment once; throws one ConfigError listing every problem. */

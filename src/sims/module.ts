@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { startPeriodicJob } from '../shared/periodic-job.js';
 import type { Logger } from 'pino';
 import type { ApiKeyStore } from '../api/api-keys.js';
@@ -37,7 +38,7 @@ export interface SimModuleOptions {
   outbox: { send(entries: readonly OutboxEntry[]): Promise<void> };
   logger: Logger;
   apiKeys: ApiKeyStore;
-  config: { devMode: boolean; REALNAME_URL?: string | undefined; EINVOICE_URL?: string | undefined };
+  config: { devMode: boolean; REALNAME_URL?: string | undefined; REALNAME_TOKEN?: string | undefined; EINVOICE_URL?: string | undefined; EINVOICE_TOKEN?: string | undefined };
   piiKey: Buffer;
   piiKeyPrevious: Buffer | null;
   /** per provider call; a slower answer is a timeout, retried with the same idempotency key */
@@ -96,25 +97,27 @@ export function createSimModule(options: SimModuleOptions): SimModule {
 
   async function resolveProviders(): Promise<void> {
     if (options.config.REALNAME_URL) {
-      realName = createHttpRealNameProvider({ baseUrl: options.config.REALNAME_URL, timeoutMs });
+      realName = createHttpRealNameProvider({ baseUrl: options.config.REALNAME_URL, token: options.config.REALNAME_TOKEN, timeoutMs });
       logger.info({ url: options.config.REALNAME_URL }, 'real-name provider configured');
     } else if (options.config.devMode) {
       const { startRealNameSimulator } = await import('../../simulators/realname/simulator.js');
-      const simulator = await startRealNameSimulator({ onLog: (line) => logger.debug({ simulator: 'realname', ...line }, 'real-name simulator') });
+      const token = randomBytes(24).toString('base64url');
+      const simulator = await startRealNameSimulator({ token, onLog: (line) => logger.debug({ simulator: 'realname', ...line }, 'real-name simulator') });
       closers.push(() => simulator.close());
-      realName = createHttpRealNameProvider({ baseUrl: simulator.url, timeoutMs });
+      realName = createHttpRealNameProvider({ baseUrl: simulator.url, token, timeoutMs });
       logger.info({ url: simulator.url }, 'REALNAME_URL is not set: using the in-process real-name simulator (dev mode only; livenessToken pass… verifies, fail… is rejected)');
     } else {
       logger.warn('REALNAME_URL is not set: real-name verification is unavailable (503) until it is');
     }
     if (options.config.EINVOICE_URL) {
-      platform = createHttpTaxPlatform({ baseUrl: options.config.EINVOICE_URL, timeoutMs });
+      platform = createHttpTaxPlatform({ baseUrl: options.config.EINVOICE_URL, token: options.config.EINVOICE_TOKEN, timeoutMs });
       logger.info({ url: options.config.EINVOICE_URL }, 'tax platform configured');
     } else if (options.config.devMode) {
       const { startTaxSimulator } = await import('../../simulators/einvoice/simulator.js');
-      const simulator = await startTaxSimulator({ onLog: (line) => logger.debug({ simulator: 'einvoice', ...line }, 'tax platform simulator') });
+      const token = randomBytes(24).toString('base64url');
+      const simulator = await startTaxSimulator({ token, onLog: (line) => logger.debug({ simulator: 'einvoice', ...line }, 'tax platform simulator') });
       closers.push(() => simulator.close());
-      platform = createHttpTaxPlatform({ baseUrl: simulator.url, timeoutMs });
+      platform = createHttpTaxPlatform({ baseUrl: simulator.url, token, timeoutMs });
       logger.info({ url: simulator.url }, 'EINVOICE_URL is not set: using the in-process tax platform simulator (dev mode only)');
     } else {
       logger.warn('EINVOICE_URL is not set: e-invoices stay pending until it is');

@@ -80,7 +80,7 @@ let duplicateRecords = 0;
 t.test('SIGKILL mid-stream, restart, resend everything unacked: the ledger equals what the fleet sent', async (t) => {
   const databaseUrl = await createTestDatabase(t);
   const adminToken = `crash-test-admin-${randomBytes(16).toString('hex')}`;
-  const env = { DATABASE_URL: databaseUrl, ADMIN_TOKEN: adminToken, PII_KEY: randomBytes(32).toString('base64'), MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+  const env = { DATABASE_URL: databaseUrl, ADMIN_TOKEN: adminToken, PII_KEY: randomBytes(32).toString('base64'), MQTT_HOST: '127.0.0.1', MQTT_PLAINTEXT: 'behind-tls-proxy', LOG_LEVEL: 'warn' };
   let service: ServiceProcess = await spawnService(env);
   const processes = [service];
   t.teardown(() => Promise.all(processes.map((p) => p.stop('SIGKILL'))));

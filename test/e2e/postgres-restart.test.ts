@@ -98,7 +98,7 @@ t.test('PostgreSQL killed and restarted under load: ingest pauses, recovers by i
   const databaseUrl = server.url('billing');
   const adminToken = `pg-restart-admin-${randomBytes(16).toString('hex')}`;
   // The service runs the migrations itself at start.
-  const env = { DATABASE_URL: databaseUrl, ADMIN_TOKEN: adminToken, PII_KEY: randomBytes(32).toString('base64'), MQTT_HOST: '127.0.0.1', LOG_LEVEL: 'warn' };
+  const env = { DATABASE_URL: databaseUrl, ADMIN_TOKEN: adminToken, PII_KEY: randomBytes(32).toString('base64'), MQTT_HOST: '127.0.0.1', MQTT_PLAINTEXT: 'behind-tls-proxy', LOG_LEVEL: 'warn' };
   service = await spawnService(env);
   const svc = service;
   await svc.waitReady();

@@ -59,6 +59,21 @@ t.test('two instances side by side with their own PORT, MQTT_PORT and DATA_DIR',
   t.same(await Promise.all([a!.stop(), b!.stop()]), [0, 0], 'both stop cleanly');
 });
 
+t.test('production refuses plaintext: every missing variable listed at once, exit 78', async (t) => {
+  // Nothing connects before the configuration is accepted, so the database URL need not answer.
+  const bad = await spawnService({
+    DATA_DIR: await tempDir(t),
+    DATABASE_URL: 'postgres://billing@127.0.0.1:9/billing',
+    REALNAME_URL: 'http://realname.example.com',
+    EINVOICE_URL: 'https://tax.example.com',
+  });
+  t.equal(await bad.exited, 78);
+  for (const variable of ['ADMIN_TOKEN', 'PII_KEY', 'MQTT_TLS_CERT', 'MQTT_TLS_KEY', 'REALNAME_URL', 'REALNAME_TOKEN', 'EINVOICE_TOKEN']) {
+    t.match(bad.output(), new RegExp(`- ${variable}:`), `${variable} listed`);
+  }
+  t.notMatch(bad.output(), /- EINVOICE_URL:/, 'an https URL is fine');
+});
+
 t.test('an invalid configuration is refused with every problem listed', async (t) => {
   const bad = await spawnService({ DATA_DIR: await tempDir(t), PORT: 'x', LOG_LEVEL: 'loud' });
   const code = await bad.exited;

@@ -13,6 +13,8 @@ import { createTestDatabase } from './database.js';
 import { makeIccid, makeVin } from './fixtures.js';
 
 export const TEST_ADMIN_TOKEN = 'test-admin-token-0123456789abcdef0123456789';
+/** REALNAME_TOKEN and EINVOICE_TOKEN of every test service (the simulators of sims-support require it). */
+export const TEST_PROVIDER_TOKEN = 'test-provider-token-0123456789abcdef';
 
 interface TestContext {
   teardown(fn: () => unknown): void;
@@ -46,6 +48,12 @@ export async function startTestService(t: TestContext, env: Record<string, strin
     ADMIN_TOKEN: TEST_ADMIN_TOKEN,
     PII_KEY: randomBytes(32).toString('base64'),
     LOG_LEVEL: 'debug',
+    // A test service is not in dev mode (DATABASE_URL is set), so its broker would need TLS: these tests
+    // speak plaintext on loopback, as behind a TLS-terminating proxy. test/integration/mqtt-edge.test.ts
+    // starts the production shape (TLS only) with an env that unsets this.
+    MQTT_PLAINTEXT: 'behind-tls-proxy',
+    REALNAME_TOKEN: TEST_PROVIDER_TOKEN,
+    EINVOICE_TOKEN: TEST_PROVIDER_TOKEN,
     ...env,
     DATABASE_URL: databaseUrl,
   });

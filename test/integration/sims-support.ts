@@ -2,7 +2,7 @@ import { startRealNameSimulator, type RealNameSimulator } from '../../simulators
 import { startTaxSimulator, type TaxSimulator } from '../../simulators/einvoice/simulator.js';
 import { luhnCheckDigit, residentIdCheckChar, usccCheckChar } from '../../src/shared/identifiers.js';
 import type { Clock } from '../../src/shared/clock.js';
-import { startTestService, type TestService } from '../helpers/service.js';
+import { startTestService, TEST_PROVIDER_TOKEN, type TestService } from '../helpers/service.js';
 
 /**
  * Shared pieces of the SIM lifecycle tests: the service with both provider simulators on free loopback
@@ -20,9 +20,10 @@ export interface SimStack {
 }
 
 export async function startSimStack(t: Ctx, options: { clock?: Clock; slowMs?: number; env?: Record<string, string> } = {}): Promise<SimStack> {
-  const realName = await startRealNameSimulator({ slowMs: options.slowMs ?? 4_000 });
+  // Both simulators require the service's bearer token, as real providers do.
+  const realName = await startRealNameSimulator({ slowMs: options.slowMs ?? 4_000, token: TEST_PROVIDER_TOKEN });
   t.teardown(() => realName.close());
-  const tax = await startTaxSimulator({ slowMs: options.slowMs ?? 4_000 });
+  const tax = await startTaxSimulator({ slowMs: options.slowMs ?? 4_000, token: TEST_PROVIDER_TOKEN });
   t.teardown(() => tax.close());
   const svc = await startTestService(t, { REALNAME_URL: realName.url, EINVOICE_URL: tax.url, ...options.env }, options.clock);
   // Merchant keys are rate-limited (DESIGN 5: 429 with Retry-After); these tests are a fast client, so wait as told.

@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ConfigError, loadConfig } from '../../src/shared/config.js';
+import { ConfigError, loadConfig, loadMigrateConfig } from '../../src/shared/config.js';
 
 const key = Buffer.alloc(32, 7).toString('base64');
 
@@ -30,13 +30,49 @@ t.test('every problem is reported at once', async (t) => {
   t.match(error.message, /PORT/);
 });
 
-t.test('outside dev mode ADMIN_TOKEN and PII_KEY are required', async (t) => {
+const production = { DATABASE_URL: 'postgres://db/billing', ADMIN_TOKEN: 'x'.repeat(32), PII_KEY: key };
+const problemsOf = (env: Record<string, string>) => ((() => {
+  try {
+    loadConfig(env);
+    return [];
+  } catch (error) {
+    return (error as ConfigError).problems.map((p) => p.split(':')[0]!).sort();
+  }
+})());
+
+t.test('outside dev mode ADMIN_TOKEN, PII_KEY and the broker’s TLS files are required, all listed at once', async (t) => {
   const error = t.throws(() => loadConfig({ DATABASE_URL: 'postgres://db/billing' })) as ConfigError;
-  t.same(error.problems.map((p) => p.split(':')[0]).sort(), ['ADMIN_TOKEN', 'PII_KEY']);
+  t.same(error.problems.map((p) => p.split(':')[0]).sort(), ['ADMIN_TOKEN', 'MQTT_TLS_CERT', 'MQTT_TLS_KEY', 'PII_KEY']);
+  t.match(error.message, /MQTT_PLAINTEXT=behind-tls-proxy/, 'the message names the alternative');
   t.throws(() => loadConfig({ MQTT_URL: 'mqtt://broker:1883', PII_KEY: key }), /ADMIN_TOKEN/);
-  t.throws(() => loadConfig({ DATABASE_URL: 'postgres://db/billing', ADMIN_TOKEN: 'short', PII_KEY: key }), /ADMIN_TOKEN: must be at least 32/);
-  const config = loadConfig({ DATABASE_URL: 'postgres://db/billing', ADMIN_TOKEN: 'x'.repeat(32), PII_KEY: key });
+  t.throws(() => loadConfig({ ...production, ADMIN_TOKEN: 'short' }), /ADMIN_TOKEN: must be at least 32/);
+  const config = loadConfig({ ...production, MQTT_TLS_CERT: '/etc/tls/cert.pem', MQTT_TLS_KEY: '/etc/tls/key.pem' });
   t.equal(config.devMode, false);
+  t.equal(config.MQTT_PLAINTEXT, undefined, 'no plaintext listener');
+});
+
+t.test('production refuses plaintext MQTT unless a TLS-terminating proxy is declared', async (t) => {
+  t.same(problemsOf({ ...production, MQTT_PLAINTEXT: 'behind-tls-proxy' }), []);
+  t.same(problemsOf({ ...production, MQTT_PLAINTEXT: 'true' }).filter((p) => p === 'MQTT_PLAINTEXT'), ['MQTT_PLAINTEXT'], 'only the one explicit value');
+  t.same(problemsOf({ ...production, MQTT_TLS_CERT: '/c.pem' }), ['MQTT_TLS_KEY'], 'half a pair is reported once');
+  t.same(problemsOf({ ...production, DATABASE_URL: '', MQTT_URL: 'mqtts://broker:8883' }), [], 'an external broker faces the devices instead');
+  t.same(problemsOf({}), [], 'dev mode needs nothing');
+});
+
+t.test('providers outside dev mode: https (or loopback http) with a token', async (t) => {
+  const tls = { ...production, MQTT_PLAINTEXT: 'behind-tls-proxy' };
+  t.same(problemsOf({ ...tls, REALNAME_URL: 'http://realname.example.com', EINVOICE_URL: 'http://tax.example.com' }), ['EINVOICE_TOKEN', 'EINVOICE_URL', 'REALNAME_TOKEN', 'REALNAME_URL']);
+  t.same(problemsOf({ ...tls, REALNAME_URL: 'https://realname.example.com', REALNAME_TOKEN: 'r', EINVOICE_URL: 'https://tax.example.com', EINVOICE_TOKEN: 'e' }), []);
+  t.same(problemsOf({ ...tls, REALNAME_URL: 'http://127.0.0.1:8080', REALNAME_TOKEN: 'r', EINVOICE_URL: 'http://[::1]:8080', EINVOICE_TOKEN: 'e' }), [], 'a sidecar on loopback');
+  t.same(problemsOf({ ...tls, REALNAME_URL: 'http://127.0.0.1.example.com', REALNAME_TOKEN: 'r' }), ['REALNAME_URL'], 'a name that only looks like loopback');
+  t.same(problemsOf({ REALNAME_URL: 'http://realname.example.com' }), [], 'dev mode: anything goes');
+});
+
+t.test('broker limits: deliberate defaults, bounded values', async (t) => {
+  const config = loadConfig({});
+  t.equal(config.MQTT_MAX_CONNECTIONS, 20_000);
+  t.equal(config.MQTT_MAX_KEEPALIVE, 1200);
+  t.same(problemsOf({ MQTT_MAX_CONNECTIONS: '0', MQTT_MAX_KEEPALIVE: '65536' }), ['MQTT_MAX_CONNECTIONS', 'MQTT_MAX_KEEPALIVE']);
 });
 
 t.test('grouped variables must come together; empty strings are unset', async (t) => {
@@ -44,4 +80,10 @@ t.test('grouped variables must come together; empty strings are unset', async (t
   t.throws(() => loadConfig({ INFLUX_URL: 'http://influx:8086' }), /INFLUX_TOKEN/);
   t.equal(loadConfig({ DATABASE_URL: '', PORT: '' }).devMode, true);
   t.equal(loadConfig({ PORT: '8080' }).PORT, 8080);
+});
+
+t.test('the migration tool reads only the database settings', async (t) => {
+  const config = loadMigrateConfig({ DATABASE_URL: 'postgres://db/billing' });
+  t.equal(config.DATABASE_URL, 'postgres://db/billing', 'no secrets, TLS files or provider tokens asked for');
+  t.throws(() => loadMigrateConfig({ DATABASE_URL: 'mysql://x' }), /DATABASE_URL/);
 });

@@ -1,4 +1,4 @@
-import { loadConfig } from '../config.js';
+import { loadMigrateConfig } from '../config.js';
 import { createLogger } from '../logger.js';
 import { startEmbeddedPostgres } from './embedded.js';
 import { migrate } from './migrate.js';
@@ -7,7 +7,7 @@ import { migrate } from './migrate.js';
  * `npm run migrate`: applies pending migrations to DATABASE_URL, or to the embedded PostgreSQL under
  * DATA_DIR, and exits non-zero on any failure (never 0 on a half-migrated database).
  */
-const config = loadConfig(process.env);
+const config = loadMigrateConfig(process.env);
 const logger = createLogger(config.LOG_LEVEL);
 const embedded = config.DATABASE_URL ? null : await startEmbeddedPostgres(config.DATA_DIR, logger);
 try {
