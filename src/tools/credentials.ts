@@ -113,16 +113,19 @@ export interface ExportOptions {
  * service user, all read in one REPEATABLE READ transaction so the file and its snapshot agree.
  */
 export async function exportCredentials(pool: Pool, options: ExportOptions, sink: (chunk: string) => Promise<void>): Promise<ExportResult> {
-  if (options.format === 'mosquitto-dynsec') return exportDynsec(pool, options.serviceUser?.username ?? null, sink);
+  if (options.format === 'mosquitto-dynsec') {
+    const serviceUsername = options.serviceUser?.username ?? null;
+    return inSnapshot(pool, async (rows) => {
+      async function* vins(): AsyncGenerator<string> {
+        for await (const row of rows) yield row.vin;
+      }
+      return { vehicles: await writeDynsecConfig(vins(), serviceUsername, sink), skipped: 0 };
+    });
+  }
   const hashed = async (user: ServiceUser): Promise<CredentialEntry> => ({ username: user.username, stored: await hashServicePassword(user.password) });
   const service = options.serviceUser ? await hashed(options.serviceUser) : null;
   const extra = await Promise.all((options.extraUsers ?? []).map(hashed));
-  const client = await pool.connect();
-  try {
-    await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ watermark: Date | null }>('SELECT max(greatest(created_at, secret_rotated_at)) AS watermark FROM vehicles');
-    const watermarkMs = rows[0]?.watermark?.getTime() ?? null;
-    const recent = new Set<string>();
+  return inSnapshot(pool, async (rows) => {
     let vehicles = 0;
     let skipped = 0;
     let first = true;
@@ -138,9 +141,7 @@ export async function exportCredentials(pool: Pool, options: ExportOptions, sink
       }
       return true;
     };
-    for await (const row of readVehicleSecrets(client)) {
-      const changedMs = row.changed_at.getTime();
-      if (watermarkMs !== null && changedMs > watermarkMs - LOOKBACK_MS) recent.add(changeKey(row.vin, changedMs));
+    for await (const row of rows) {
       // The brokers' hash (12-byte salt) when the vehicle has one; vehicles from before it keep the DESIGN 3.0 one.
       const stored =
         row.broker_secret_salt && row.broker_secret_hash
@@ -152,37 +153,34 @@ export async function exportCredentials(pool: Pool, options: ExportOptions, sink
     if (service && !(await write(service))) throw new Error('the service user could not be written');
     for (const entry of extra) if (!(await write(entry))) throw new Error(`the user ${entry.username} could not be written`);
     if (options.format === 'emqx') await sink(first ? ']\n' : '\n]\n');
-    await client.query('COMMIT');
-    return { vehicles, skipped, snapshot: { watermarkMs, recent } };
-  } catch (error) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw error;
-  } finally {
-    client.release();
-  }
+    return { vehicles, skipped };
+  });
 }
 
 /**
- * The dynamic-security plugin's file: a role and a client (no password) per vehicle, the service user as a
- * worker, the sync user. Every vehicle is in it, whatever its salt: authentication is the password file's.
+ * Runs `write` over every vehicle's secret row, in VIN order, in one REPEATABLE READ READ ONLY transaction
+ * so a file and its snapshot agree; the snapshot notes the changes near its watermark (for `--watch`).
  */
-async function exportDynsec(pool: Pool, serviceUsername: string | null, sink: (chunk: string) => Promise<void>): Promise<ExportResult> {
+async function inSnapshot(
+  pool: Pool,
+  write: (rows: AsyncIterable<VehicleSecretRow>) => Promise<Omit<ExportResult, 'snapshot'>>,
+): Promise<ExportResult> {
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
     const { rows } = await client.query<{ watermark: Date | null }>('SELECT max(greatest(created_at, secret_rotated_at)) AS watermark FROM vehicles');
     const watermarkMs = rows[0]?.watermark?.getTime() ?? null;
     const recent = new Set<string>();
-    async function* vins(): AsyncGenerator<string> {
+    async function* noted(): AsyncGenerator<VehicleSecretRow> {
       for await (const row of readVehicleSecrets(client)) {
         const changedMs = row.changed_at.getTime();
         if (watermarkMs !== null && changedMs > watermarkMs - LOOKBACK_MS) recent.add(changeKey(row.vin, changedMs));
-        yield row.vin;
+        yield row;
       }
     }
-    const vehicles = await writeDynsecConfig(vins(), serviceUsername, sink);
+    const written = await write(noted());
     await client.query('COMMIT');
-    return { vehicles, skipped: 0, snapshot: { watermarkMs, recent } };
+    return { ...written, snapshot: { watermarkMs, recent } };
   } catch (error) {
     await client.query('ROLLBACK').catch(() => undefined);
     throw error;
