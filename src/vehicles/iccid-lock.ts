@@ -23,5 +23,7 @@ export function iccidBucket(iccid: string): number {
 
 export async function lockIccids(client: PoolClient, iccids: readonly string[]): Promise<void> {
   const buckets = [...new Set(iccids.map(iccidBucket))].sort((a, b) => a - b);
-  for (const bucket of buckets) await client.query('SELECT pg_advisory_xact_lock($1::int, $2::int)', [NAMESPACE, bucket]);
+  if (buckets.length === 0) return;
+  // One round trip: unnest yields the sorted array in order, so the locks are taken in ascending order.
+  await client.query('SELECT count(pg_advisory_xact_lock($1::int, b)) FROM unnest($2::int[]) AS b', [NAMESPACE, buckets]);
 }
