@@ -110,8 +110,14 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const formatAt = (ms: number) => formatInstant(ms, runtime.timezone);
     const outbox = createOutboxPublisher({ pool, publisher, logger, clock, formatAt });
     cleanups.push(async () => outbox.stop());
+    // One pipelined connection per ingest lane, apart from the pool that serves requests and jobs.
+    const writerPool = createPool(databaseUrl, config.INGEST_LANES, { pipeline: true });
+    writerPool.on('error', (error) => logger.warn({ err: error.message }, 'idle ingest connection failed'));
+    cleanups.push(() => writerPool.end());
     const ingest = createIngest({
       pool,
+      writerPool,
+      lanes: config.INGEST_LANES,
       runtime,
       clock,
       logger,
@@ -121,6 +127,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       maxRecords: config.BATCH_MAX_RECORDS,
       maxMs: config.BATCH_MAX_MS,
     });
+    await ingest.prepare();
     const syncDevice = createDeviceSync({ pool, publisher, rulesPayload: runtime.rulesPayload, logger, formatAt });
     if (!config.MQTT_URL) {
       broker = await startEmbeddedBroker({

@@ -1,4 +1,4 @@
-import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { controlTopic } from '../mqtt/topics.js';
 import { controlMessage, withReason, type ControlReason } from './reasons.js';
 
@@ -24,16 +24,35 @@ export interface OutboxEntry {
  */
 export async function applyControlChanges(client: PoolClient, changes: readonly ControlChange[], nowMs: number, formatAt: (ms: number) => string): Promise<OutboxEntry[]> {
   if (changes.length === 0) return [];
-  const keys = [...new Set(changes.map((c) => `${c.vin}\u0000${c.app}`))].sort();
-  const vins = keys.map((k) => k.split('\u0000')[0]!);
-  const apps = keys.map((k) => k.split('\u0000')[1]!);
+  const state = await lockControlStates(client, changes);
+  return writeControlChanges(client, state, changes, nowMs, formatAt);
+}
+
+export type ControlStates = ReadonlyMap<string, { reasons: ControlReason[]; rev: number }>;
+
+/**
+ * Locks the control rows of the given (vin, app) keys in key order (FOR UPDATE) and returns their state.
+ * The batch writer locks the keys it may change before allocating, in the same round trip as the funding.
+ */
+export async function lockControlStates(client: PoolClient, keys: ReadonlyArray<{ vin: string; app: string }>): Promise<ControlStates> {
+  if (keys.length === 0) return new Map();
+  const sorted = [...new Set(keys.map((c) => `${c.vin}\u0000${c.app}`))].sort();
+  const vins = sorted.map((k) => k.split('\u0000')[0]!);
+  const apps = sorted.map((k) => k.split('\u0000')[1]!);
   const { rows } = await client.query<{ vin: string; app: string; reasons: ControlReason[]; rev: number }>(
     `SELECT c.vin, c.app, c.reasons, c.rev FROM control_states c
        JOIN unnest($1::text[], $2::text[]) AS k(vin, app) ON c.vin = k.vin AND c.app = k.app
       ORDER BY c.vin, c.app FOR UPDATE OF c`,
     [vins, apps],
   );
-  const state = new Map(rows.map((r) => [`${r.vin}\u0000${r.app}`, { reasons: r.reasons, rev: r.rev }]));
+  return new Map(rows.map((r) => [`${r.vin}\u0000${r.app}`, { reasons: r.reasons, rev: r.rev }]));
+}
+
+/**
+ * Applies changes to states read by `lockControlStates` in this transaction; the statements are issued
+ * together (one round trip on a pipelined connection). Returns the control messages queued.
+ */
+export function writeControlChanges(client: PoolClient, state: ControlStates, changes: readonly ControlChange[], nowMs: number, formatAt: (ms: number) => string): Promise<OutboxEntry[]> {
   const changed = new Map<string, { vin: string; app: string; reasons: ControlReason[]; rev: number }>();
   for (const change of changes) {
     const key = `${change.vin}\u0000${change.app}`;
@@ -43,20 +62,20 @@ export async function applyControlChanges(client: PoolClient, changes: readonly 
     const base = state.get(key)?.rev ?? 0;
     changed.set(key, { vin: change.vin, app: change.app, reasons: next, rev: base + 1 });
   }
-  if (changed.size === 0) return [];
+  if (changed.size === 0) return Promise.resolve([]);
   const list = [...changed.values()].sort((a, b) => (a.vin < b.vin ? -1 : a.vin > b.vin ? 1 : a.app < b.app ? -1 : a.app > b.app ? 1 : 0));
   const at = new Date(nowMs);
-  await client.query(
+  const messages = list.map((c) => ({ topic: controlTopic(c.vin, c.app), payload: JSON.stringify(controlMessage(c.app, c.reasons, c.rev, formatAt(nowMs))), qos: 1 as const, retain: true }));
+  return sendAll(client, [
+    () =>
+      client.query(
     `INSERT INTO control_states (vin, app, reasons, rev, changed_at)
      SELECT vin, app, coalesce(string_to_array(reasons, ','), '{}'), rev, $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS u(vin, app, reasons, rev)
      ON CONFLICT (vin, app) DO UPDATE SET reasons = EXCLUDED.reasons, rev = EXCLUDED.rev, changed_at = EXCLUDED.changed_at`,
     [list.map((c) => c.vin), list.map((c) => c.app), list.map((c) => (c.reasons.length ? c.reasons.join(',') : null)), list.map((c) => c.rev), at],
-  );
-  return enqueue(
-    client,
-    list.map((c) => ({ topic: controlTopic(c.vin, c.app), payload: JSON.stringify(controlMessage(c.app, c.reasons, c.rev, formatAt(nowMs))), qos: 1 as const, retain: true })),
-    at,
-  );
+      ),
+    () => enqueue(client, messages, at),
+  ]).then(([, entries]) => entries);
 }
 
 /** Queues messages in the outbox of the caller's transaction. */

@@ -3,8 +3,8 @@ import type { Logger } from 'pino';
 import type { OutboxPublisher } from '../controls/outbox-publisher.js';
 import { createAllocationPartitions, insertDeadLetters, MissingPartitionsError } from '../ledger/repository.js';
 import type { Clock } from '../shared/clock.js';
-import { withTransaction, type Pool } from '../shared/db/pool.js';
-import { formatInstant } from '../shared/time.js';
+import { withWriteTransaction, type Pool } from '../shared/db/pool.js';
+import { formatInstant, monthOf, nextMonth } from '../shared/time.js';
 import { ackTopic } from '../mqtt/topics.js';
 import { messageErrorAck, type Ack } from './ack.js';
 import type { IngestMetrics } from './metrics.js';
@@ -19,7 +19,12 @@ export interface IncomingUsage {
 }
 
 export interface IngestOptions {
+  /** for dead letters of failed messages and partition DDL */
   pool: Pool;
+  /** the lanes' connections: one per lane, pipelined (`createPool(url, lanes, { pipeline: true })`) */
+  writerPool: Pool;
+  /** concurrent batch writers; a vehicle always writes through the same one */
+  lanes: number;
   runtime: CatalogRuntime;
   clock: Clock;
   logger: Logger;
@@ -37,10 +42,19 @@ interface Pending extends PreparedMessage {
   reject(error: Error): void;
 }
 
+interface Lane {
+  pending: Pending[];
+  records: number;
+  timer: NodeJS.Timeout | null;
+  writing: Promise<void> | null;
+}
+
 /**
- * Group commit (DESIGN 7): messages from many vehicles are gathered into micro-batches, bounded by
- * records and by milliseconds, and each batch is one transaction. One batch is written at a time while
- * the next one gathers, so a vehicle's messages are allocated in the order they arrived.
+ * Group commit (DESIGN 7): messages are gathered into micro-batches, bounded by records and by
+ * milliseconds, and each batch is one transaction. Vehicles are hashed to `lanes` writers, each with its
+ * own connection: batches of different lanes commit concurrently (and one lane's JavaScript runs while
+ * another waits for PostgreSQL), while a lane writes one batch at a time and gathers the next, so a
+ * vehicle's messages are allocated in the order they arrived.
  * A batch that fails on its data is bisected; a message that fails alone is dead-lettered and acked
  * INTERNAL_ERROR. A database outage is not a data failure: the batch waits and is retried, never dropped.
  */
@@ -48,55 +62,56 @@ export function createIngest(options: IngestOptions) {
   const { pool, clock, logger, metrics } = options;
   const log = logger.child({ component: 'ingest' });
   const partitions = createAllocationPartitions(pool);
-  let pending: Pending[] = [];
+  const lanes: Lane[] = Array.from({ length: Math.max(1, options.lanes) }, () => ({ pending: [], records: 0, timer: null, writing: null }));
   let pendingRecords = 0;
-  let timer: NodeJS.Timeout | null = null;
-  let writing: Promise<void> | null = null;
   let stopping = false;
 
   function submit(usage: IncomingUsage): Promise<void> {
     const receivedAtMs = clock.now();
     const parsed = parseUsageMessage(usage.payload, { maxLinkMbps: options.runtime.maxLinkMbps });
     const records = parsed.ok ? parsed.records.length : 1;
+    const lane = lanes[laneOf(usage.vin, lanes.length)]!;
     return new Promise<void>((resolve, reject) => {
-      pending.push({ ...usage, receivedAtMs, parsed, records, resolve, reject });
+      lane.pending.push({ ...usage, receivedAtMs, parsed, records, resolve, reject });
+      lane.records += records;
       pendingRecords += records;
       metrics.pendingRecords.set(pendingRecords);
-      schedule();
+      schedule(lane);
     });
   }
 
-  function schedule(): void {
-    if (writing) return; // the writer looks again when it finishes
-    if (pendingRecords >= options.maxRecords || stopping) {
-      if (timer) clearTimeout(timer);
-      timer = null;
-      startWrite();
-    } else if (!timer && pending.length > 0) {
-      timer = setTimeout(() => {
-        timer = null;
-        if (!writing) startWrite();
+  function schedule(lane: Lane): void {
+    if (lane.writing) return; // the lane looks again when it finishes
+    if (lane.records >= options.maxRecords || stopping) {
+      if (lane.timer) clearTimeout(lane.timer);
+      lane.timer = null;
+      startWrite(lane);
+    } else if (!lane.timer && lane.pending.length > 0) {
+      lane.timer = setTimeout(() => {
+        lane.timer = null;
+        if (!lane.writing) startWrite(lane);
       }, options.maxMs);
     }
   }
 
-  function takeBatch(): Pending[] {
+  function takeBatch(lane: Lane): Pending[] {
     let count = 0;
     let n = 0;
-    while (n < pending.length && (n === 0 || count + pending[n]!.records <= options.maxRecords)) count += pending[n++]!.records;
-    const batch = pending.slice(0, n);
-    pending = pending.slice(n);
+    while (n < lane.pending.length && (n === 0 || count + lane.pending[n]!.records <= options.maxRecords)) count += lane.pending[n++]!.records;
+    const batch = lane.pending.slice(0, n);
+    lane.pending = lane.pending.slice(n);
+    lane.records -= count;
     pendingRecords -= count;
     metrics.pendingRecords.set(pendingRecords);
     return batch;
   }
 
-  function startWrite(): void {
-    if (pending.length === 0) return;
-    const batch = takeBatch();
-    writing = writeOrBisect(batch).finally(() => {
-      writing = null;
-      schedule();
+  function startWrite(lane: Lane): void {
+    if (lane.pending.length === 0) return;
+    const batch = takeBatch(lane);
+    lane.writing = writeOrBisect(batch).finally(() => {
+      lane.writing = null;
+      schedule(lane);
     });
   }
 
@@ -144,7 +159,7 @@ export function createIngest(options: IngestOptions) {
   async function commit(batch: Pending[]): Promise<void> {
     const started = performance.now();
     const nowMs = clock.now();
-    const outcome = await withTransaction(pool, (client) => writeBatch(client, options.runtime, batch, nowMs, partitions));
+    const outcome = await withWriteTransaction(options.writerPool, (tx) => writeBatch(tx, options.runtime, batch, nowMs, partitions));
     metrics.commitSeconds.observe((performance.now() - started) / 1000);
     metrics.batchRecords.observe(batch.reduce((n, m) => n + m.records, 0));
     metrics.records.inc({ outcome: 'accepted' }, outcome.counts.accepted);
@@ -181,17 +196,34 @@ export function createIngest(options: IngestOptions) {
 
   return {
     submit,
+    /** Creates this month's and next month's allocation partitions, so that no batch waits for DDL. */
+    async prepare(): Promise<void> {
+      const nowMs = clock.now();
+      const month = monthOf(nowMs, options.runtime.timezone);
+      await untilNotTransient(() => partitions.create([month, nextMonth(month)]));
+    },
     /** Writes what is pending, then resolves. New messages are still taken while it runs. */
     async stop(): Promise<void> {
       stopping = true;
-      if (timer) clearTimeout(timer);
-      timer = null;
-      while (writing || pending.length > 0) {
-        if (!writing) startWrite();
-        await writing;
+      for (;;) {
+        const busy = lanes.filter((lane) => lane.writing || lane.pending.length > 0);
+        if (busy.length === 0) return;
+        for (const lane of busy) {
+          if (lane.timer) clearTimeout(lane.timer);
+          lane.timer = null;
+          if (!lane.writing) startWrite(lane);
+        }
+        await Promise.all(busy.map((lane) => lane.writing));
       }
     },
   };
+}
+
+/** The lane of a vehicle: FNV-1a of its VIN, so that every worker agrees and lanes fill evenly. */
+export function laneOf(vin: string, lanes: number): number {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < vin.length; i++) hash = Math.imul(hash ^ vin.charCodeAt(i), 0x01000193);
+  return (hash >>> 0) % lanes;
 }
 
 export type Ingest = ReturnType<typeof createIngest>;

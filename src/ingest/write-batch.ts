@@ -1,7 +1,7 @@
 import { allocateRecord, type FundingState, type VehicleInput } from '../allocate/index.js';
 import { fundingChanges } from '../controls/funding.js';
 import { inTestAt, loadSimTestWindows } from '../sims/test-windows.js';
-import { applyControlChanges, type ControlChange, type OutboxEntry } from '../controls/repository.js';
+import { lockControlStates, writeControlChanges, type ControlChange, type ControlStates, type OutboxEntry } from '../controls/repository.js';
 import {
   addToRollups,
   findRecords,
@@ -18,7 +18,7 @@ import {
   type DeadLetter,
   type LedgerRecord,
 } from '../ledger/repository.js';
-import type { PoolClient } from '../shared/db/pool.js';
+import { sendAll, type WriteTransaction } from '../shared/db/pool.js';
 import { dayOf, formatInstant, monthOf } from '../shared/time.js';
 import { messageErrorAck, usageAck, type Ack, type AckRejection } from './ack.js';
 import { checkRecordTime, classifyRepeats, sameUsageRecord, type MessageResult, type TimeRejection, type UsageRecord } from './parse-usage.js';
@@ -52,14 +52,19 @@ interface Candidate {
  * times, insert the records with ON CONFLICT DO NOTHING, allocate only what was actually inserted (so a
  * replay changes nothing), update counters, rollups and controls, store every rejection as a dead letter.
  * Returns the acks to send after the commit.
+ *
+ * Round trips on a pipelined connection: BEGIN + vehicle locks; record insert; (stored versions of
+ * repeats, only when there are some); funding, test windows and control locks together; every write and
+ * COMMIT together.
  */
 export async function writeBatch(
-  client: PoolClient,
+  tx: WriteTransaction,
   runtime: CatalogRuntime,
   messages: readonly PreparedMessage[],
   nowMs: number,
   partitions: Pick<AllocationPartitions, 'missing'>,
 ): Promise<BatchOutcome> {
+  const { client } = tx;
   const serverTime = formatInstant(nowMs, runtime.timezone);
   const vins = [...new Set(messages.filter((m) => m.parsed.ok).map((m) => m.vin))].sort();
   const vehicles = await lockVehicles(client, vins);
@@ -148,6 +153,8 @@ export async function writeBatch(
   for (const c of fresh) outcomes[c.message]!.accepted++;
   const allocationRows: AllocationRow[] = [];
   const changes: ControlChange[] = [];
+  const writes: Array<() => Promise<unknown>> = [];
+  let controls: ControlStates = new Map();
   if (billable.length > 0) {
     const billableVins = [...new Set(billable.map((c) => c.ledger.vin))].sort();
     // The records' months for allocation, and the current month for the controls evaluated at now.
@@ -156,9 +163,14 @@ export async function writeBatch(
     const missing = partitions.missing(recordMonths);
     if (missing.length > 0) throw new MissingPartitionsError(missing);
     const months = [...new Set([monthOf(nowMs, runtime.timezone), ...recordMonths])];
-    const initial = await loadFunding(client, billableVins, months);
+    const controlKeys = billableVins.flatMap((vin) => runtime.blockableApps.map((app) => ({ vin, app })));
     // DESIGN 4.2: bytes whose start falls while the card was in `test` go to payer `none`, never invoiced.
-    const testWindows = await loadSimTestWindows(client, billableVins);
+    const [initial, testWindows, lockedControls] = await sendAll(client, [
+      () => loadFunding(client, billableVins, months),
+      () => loadSimTestWindows(client, billableVins),
+      () => lockControlStates(client, controlKeys),
+    ]);
+    controls = lockedControls;
     const state = new Map(initial);
     for (const c of billable) {
       const vehicle = vehicles.get(c.ledger.vin)!;
@@ -188,14 +200,20 @@ export async function writeBatch(
         }),
       );
     }
-    await saveFunding(client, ...fundingDeltas(initial, state));
-    await insertAllocations(client, allocationRows, nowMs);
-    await addToRollups(client, allocationRows);
+    const [caps, packs] = fundingDeltas(initial, state);
+    writes.push(
+      () => saveFunding(client, caps, packs),
+      () => insertAllocations(client, allocationRows, nowMs),
+      () => addToRollups(client, allocationRows),
+    );
     // DESIGN 3.3: FUNDS_EXHAUSTED re-evaluated after allocations, for every blockable app of the vehicle.
     for (const vin of billableVins) changes.push(...fundingChanges(runtime, vehicles.get(vin)!, state.get(vin)!, nowMs));
   }
-  const outbox = await applyControlChanges(client, changes, nowMs, (ms) => formatInstant(ms, runtime.timezone));
-  await insertDeadLetters(client, dead);
+  const [outbox] = await tx.commitWith([
+    () => writeControlChanges(client, controls, changes, nowMs, (ms) => formatInstant(ms, runtime.timezone)),
+    () => insertDeadLetters(client, dead),
+    ...writes,
+  ]);
 
   let rejected = 0;
   let accepted = 0;

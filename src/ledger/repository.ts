@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
 import type { FundingState, PackInstance } from '../allocate/index.js';
 import { capKey } from '../allocate/index.js';
 
@@ -118,17 +118,19 @@ export async function lockVehicles(client: PoolClient, vins: readonly string[]):
 
 /** Cap use for the months touched and every pack with balance left, per vehicle (read under the lock). */
 export async function loadFunding(client: PoolClient, vins: readonly string[], months: readonly string[]): Promise<Map<string, FundingState>> {
-  const [caps, packs] = await Promise.all([
-    client.query<{ vin: string; sponsorship_id: string; month: string; bytes: string }>(
-      `SELECT vin, sponsorship_id, to_char(month, 'YYYY-MM') AS month, bytes FROM cap_usage
-        WHERE vin = ANY($1::text[]) AND month = ANY($2::date[])`,
-      [vins, months.map((m) => `${m}-01`)],
-    ),
-    client.query<{ id: string; vin: string; pack_id: string; purchased_at: Date; expires_at: Date; balance_bytes: string }>(
-      `SELECT id, vin, pack_id, purchased_at, expires_at, balance_bytes FROM pack_instances
-        WHERE vin = ANY($1::text[]) AND balance_bytes > 0 ORDER BY id`,
-      [vins],
-    ),
+  const [caps, packs] = await sendAll(client, [
+    () =>
+      client.query<{ vin: string; sponsorship_id: string; month: string; bytes: string }>(
+        `SELECT vin, sponsorship_id, to_char(month, 'YYYY-MM') AS month, bytes FROM cap_usage
+          WHERE vin = ANY($1::text[]) AND month = ANY($2::date[])`,
+        [vins, months.map((m) => `${m}-01`)],
+      ),
+    () =>
+      client.query<{ id: string; vin: string; pack_id: string; purchased_at: Date; expires_at: Date; balance_bytes: string }>(
+        `SELECT id, vin, pack_id, purchased_at, expires_at, balance_bytes FROM pack_instances
+          WHERE vin = ANY($1::text[]) AND balance_bytes > 0 ORDER BY id`,
+        [vins],
+      ),
   ]);
   const state = new Map<string, { capUsedBytes: Map<string, bigint>; packs: PackInstance[] }>();
   const of = (vin: string) => {
@@ -157,21 +159,27 @@ export async function saveFunding(
   caps: ReadonlyArray<{ vin: string; sponsorshipId: string; month: string; bytes: bigint }>,
   packs: ReadonlyArray<{ id: string; balanceBytes: bigint }>,
 ): Promise<void> {
+  const steps: Array<() => Promise<unknown>> = [];
   if (caps.length > 0) {
-    await client.query(
-      `INSERT INTO cap_usage (vin, sponsorship_id, month, bytes)
-       SELECT vin, sid, (m || '-01')::date, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(vin, sid, m, b)
-       ON CONFLICT (vin, sponsorship_id, month) DO UPDATE SET bytes = EXCLUDED.bytes`,
-      [caps.map((c) => c.vin), caps.map((c) => c.sponsorshipId), caps.map((c) => c.month), caps.map((c) => c.bytes.toString())],
+    steps.push(() =>
+      client.query(
+        `INSERT INTO cap_usage (vin, sponsorship_id, month, bytes)
+         SELECT vin, sid, (m || '-01')::date, b FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) AS u(vin, sid, m, b)
+         ON CONFLICT (vin, sponsorship_id, month) DO UPDATE SET bytes = EXCLUDED.bytes`,
+        [caps.map((c) => c.vin), caps.map((c) => c.sponsorshipId), caps.map((c) => c.month), caps.map((c) => c.bytes.toString())],
+      ),
     );
   }
   if (packs.length > 0) {
-    await client.query(
-      `UPDATE pack_instances p SET balance_bytes = u.balance
-         FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE p.id = u.id`,
-      [packs.map((p) => p.id), packs.map((p) => p.balanceBytes.toString())],
+    steps.push(() =>
+      client.query(
+        `UPDATE pack_instances p SET balance_bytes = u.balance
+           FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE p.id = u.id`,
+        [packs.map((p) => p.id), packs.map((p) => p.balanceBytes.toString())],
+      ),
     );
   }
+  await sendAll(client, steps);
 }
 
 export interface AllocationRow {
@@ -239,26 +247,31 @@ export async function addToRollups(client: PoolClient, rows: readonly Allocation
   const columns = (entries: string[][], n: number) => Array.from({ length: n }, (_, i) => entries.map((e) => e[i]));
   const sep = '\u0000';
   const byMonth = sum((r) => [r.payer, r.month, r.app, r.kind, r.pricePerGiB].join(sep));
-  await client.query(
-    `INSERT INTO rollup_app_month (sponsor, usage_month, app, kind, price_per_gib, bytes)
-     SELECT s, (m || '-01')::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, m, a, k, p, b)
-     ON CONFLICT (sponsor, usage_month, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_month.bytes + EXCLUDED.bytes`,
-    columns(byMonth, 6),
-  );
   const byDay = sum((r) => [r.payer, r.day, r.app, r.kind, r.pricePerGiB].join(sep));
-  await client.query(
-    `INSERT INTO rollup_app_day (sponsor, usage_day, app, kind, price_per_gib, bytes)
-     SELECT s, d::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, d, a, k, p, b)
-     ON CONFLICT (sponsor, usage_day, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_day.bytes + EXCLUDED.bytes`,
-    columns(byDay, 6),
-  );
   const byVehicle = sum((r) => [r.payer, r.month, r.vin, r.app, r.kind, r.pricePerGiB].join(sep));
-  await client.query(
-    `INSERT INTO rollup_vehicle_month (sponsor, usage_month, vin, app, kind, price_per_gib, bytes)
-     SELECT s, (m || '-01')::date, v, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bigint[]) AS u(s, m, v, a, k, p, b)
-     ON CONFLICT (sponsor, usage_month, vin, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_vehicle_month.bytes + EXCLUDED.bytes`,
-    columns(byVehicle, 7),
-  );
+  await sendAll(client, [
+    () =>
+      client.query(
+        `INSERT INTO rollup_app_month (sponsor, usage_month, app, kind, price_per_gib, bytes)
+         SELECT s, (m || '-01')::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, m, a, k, p, b)
+         ON CONFLICT (sponsor, usage_month, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_month.bytes + EXCLUDED.bytes`,
+        columns(byMonth, 6),
+      ),
+    () =>
+      client.query(
+        `INSERT INTO rollup_app_day (sponsor, usage_day, app, kind, price_per_gib, bytes)
+         SELECT s, d::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, d, a, k, p, b)
+         ON CONFLICT (sponsor, usage_day, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_day.bytes + EXCLUDED.bytes`,
+        columns(byDay, 6),
+      ),
+    () =>
+      client.query(
+        `INSERT INTO rollup_vehicle_month (sponsor, usage_month, vin, app, kind, price_per_gib, bytes)
+         SELECT s, (m || '-01')::date, v, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bigint[]) AS u(s, m, v, a, k, p, b)
+         ON CONFLICT (sponsor, usage_month, vin, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_vehicle_month.bytes + EXCLUDED.bytes`,
+        columns(byVehicle, 7),
+      ),
+  ]);
 }
 
 export interface DeadLetter {
@@ -294,7 +307,8 @@ export async function insertDeadLetters(client: PoolClient | Pool, letters: read
     }
     return sha;
   });
-  const unique = [...payloads.values()];
+  // In digest order: concurrent writers inserting the same payloads wait for each other, never deadlock.
+  const unique = [...payloads.values()].sort((a, b) => Buffer.compare(a.sha, b.sha));
   const col = <T>(f: (r: DeadLetter) => T) => letters.map(f);
   await client.query(
     `WITH stored AS (

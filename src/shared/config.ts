@@ -41,6 +41,8 @@ export const ConfigSchema = z
     // Group commit bounds: 2,000 records or 20 ms, whichever comes first (see the ingest README).
     BATCH_MAX_RECORDS: z.coerce.number().int().min(1).max(100_000).default(2000),
     BATCH_MAX_MS: z.coerce.number().int().min(0).max(10_000).default(20),
+    // Concurrent batch writers (each a pipelined connection); a vehicle always writes through the same one.
+    INGEST_LANES: z.coerce.number().int().min(1).max(32).default(4),
     // Dead letters (and the payloads no letter points at) older than this many days are deleted hourly.
     DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
     INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
