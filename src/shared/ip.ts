@@ -2,12 +2,13 @@ import ipaddr from 'ipaddr.js';
 
 export type IpFamily = 4 | 6;
 
+/** Shared between callers (parseIp remembers its answers): never modified. */
 export interface ParsedIp {
-  family: IpFamily;
+  readonly family: IpFamily;
   /** network-order bytes: 4 for IPv4, 16 for IPv6 */
-  bytes: number[];
+  readonly bytes: readonly number[];
   /** canonical text: dotted quad, or RFC 5952 for IPv6 */
-  canonical: string;
+  readonly canonical: string;
 }
 
 /**
@@ -15,6 +16,20 @@ export interface ParsedIp {
  * `::ffff:a.b.c.d` is returned as the IPv4 address (DESIGN 3.1: matched as IPv4).
  */
 export function parseIp(text: string): ParsedIp | null {
+  // Usage repeats the same few thousand addresses: remember the answers (bounded, cleared when full).
+  let parsed = recent.get(text);
+  if (parsed === undefined) {
+    if (recent.size >= RECENT_MAX) recent.clear();
+    parsed = parseIpUncached(text);
+    recent.set(text, parsed);
+  }
+  return parsed;
+}
+
+const RECENT_MAX = 10_000;
+const recent = new Map<string, ParsedIp | null>();
+
+function parseIpUncached(text: string): ParsedIp | null {
   if (text.includes('%')) return null;
   let addr: ipaddr.IPv4 | ipaddr.IPv6;
   // The colon test first: ipaddr.js's IPv4 check throws and catches on IPv6 text, which costs ~8 µs.
@@ -55,5 +70,5 @@ export function parseCidr(text: string): ParsedCidr | CidrError {
   for (let bit = prefixLength; bit < maxBits; bit++) {
     if ((ip.bytes[bit >> 3]! >> (7 - (bit & 7))) & 1) return 'HOST_BITS';
   }
-  return { family: ip.family, bytes: ip.bytes, prefixLength, canonical: `${ip.canonical}/${prefixLength}` };
+  return { family: ip.family, bytes: [...ip.bytes], prefixLength, canonical: `${ip.canonical}/${prefixLength}` };
 }

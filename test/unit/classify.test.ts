@@ -4,6 +4,7 @@ import { appSignatures, compileClassifier } from '../../src/classify/index.js';
 import type { Classification, ClassifierApp, ClassifyRecord } from '../../src/classify/index.js';
 import { normalizeHost } from '../../src/shared/host.js';
 import { parseCidr, parseIp } from '../../src/shared/ip.js';
+import { domainToASCII } from 'node:url';
 
 const catalog: ClassifierApp[] = [
   {
@@ -184,7 +185,7 @@ function admits(app: ClassifierApp, port: number | undefined): boolean {
   return app.ports === undefined || (port !== undefined && app.ports.includes(port));
 }
 
-function inCidr(ip: { family: 4 | 6; bytes: number[] }, pattern: string): number {
+function inCidr(ip: { family: 4 | 6; bytes: readonly number[] }, pattern: string): number {
   const cidr = parseCidr(pattern);
   if (typeof cidr === 'string' || cidr.family !== ip.family) return -1;
   for (let bit = 0; bit < cidr.prefixLength; bit++) {
@@ -312,4 +313,32 @@ t.test('property: compiled classifier equals a linear scan of 4.1', async (t) =>
     { numRuns: 500 },
   );
   t.pass('500 random catalogs agree with the reference');
+});
+
+t.test('property: the plain-host fast path of normalizeHost answers what the full conversion does', async (t) => {
+  const label = fc.stringMatching(/^[a-z0-9-]{1,12}$/);
+  const host = fc.oneof(
+    fc.array(label, { minLength: 1, maxLength: 5 }).map((labels) => labels.join('.')),
+    fc.stringMatching(/^[a-z0-9.x-]{1,30}$/),
+  );
+  fc.assert(
+    fc.property(host, (h) => {
+      const full = domainToASCII(h.endsWith('.') ? h.slice(0, -1) : h);
+      // Where the fast path answers, the full conversion must agree (elsewhere the full conversion runs).
+      const fast = /^[a-z0-9-]+(\.[a-z0-9-]+)*$/.test(h) && !h.includes('xn--') && !/(^|\.)([0-9]+|0x[0-9a-f]*)$/.test(h);
+      return !fast || (full !== '' && normalizeHost(h) === full.toLowerCase() && full === h);
+    }),
+    { numRuns: 5_000 },
+  );
+  t.equal(normalizeHost('1.2.3.4'), '1.2.3.4');
+  t.equal(normalizeHost('a.0x10'), domainToASCII('a.0x10') || null, 'a numeric last label goes through WHATWG host parsing');
+  t.equal(normalizeHost('api.amap.com'), 'api.amap.com');
+});
+
+t.test('parseIp remembers answers without sharing mutable state', async (t) => {
+  const a = parseIp('10.1.2.3');
+  const b = parseIp('10.1.2.3');
+  t.equal(a, b, 'the same answer object');
+  t.same(a, { family: 4, bytes: [10, 1, 2, 3], canonical: '10.1.2.3' });
+  t.equal(parseIp('10.1.2.3%eth0'), null);
 });
