@@ -115,7 +115,7 @@ export async function writeBatch(
         message: m,
         index: result.index,
         record,
-        ledger: { ...record, vin: msg.vin, epoch: parsed.epoch, app, ruleId, catalogVersion: runtime.version, batch: parsed.batch, receivedAtMs: msg.receivedAtMs },
+        ledger: { vin: msg.vin, epoch: parsed.epoch, record, app, ruleId, catalogVersion: runtime.version, batch: parsed.batch, receivedAtMs: msg.receivedAtMs },
       });
     });
   });
@@ -126,7 +126,7 @@ export async function writeBatch(
   const earlier: Candidate[] = [];
   const fresh: Candidate[] = [];
   for (const candidate of candidates) {
-    const key = recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.ledger.seq);
+    const key = recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.record.seq);
     const first = firstInBatch.get(key);
     if (!first && inserted.has(key)) {
       firstInBatch.set(key, candidate);
@@ -139,7 +139,7 @@ export async function writeBatch(
   }
   const stored = await findRecords(client, earlier.map((c) => c.ledger));
   for (const candidate of earlier) {
-    const existing = stored.get(recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.ledger.seq));
+    const existing = stored.get(recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.record.seq));
     if (!existing) throw new Error('a record neither inserted nor stored'); // cannot happen inside one transaction
     compare(candidate, { ...existing, hostMatchable: true } as UsageRecord);
   }
@@ -185,7 +185,7 @@ export async function writeBatch(
           day,
           vin: c.ledger.vin,
           epoch: c.ledger.epoch,
-          seq: c.ledger.seq,
+          seq: c.record.seq,
           part,
           startMs: c.record.startMs,
           app: c.ledger.app,

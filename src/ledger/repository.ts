@@ -9,9 +9,8 @@ import { capKey } from '../allocate/index.js';
  * strings and come back as bigint; months and days are `date` values of the billing timezone.
  */
 
-export interface LedgerRecord {
-  vin: string;
-  epoch: string;
+/** A usage record's own fields, as normalised at parse time (DESIGN 3.2's comparison basis). */
+export interface RecordFields {
   seq: number;
   startMs: number;
   endMs: number;
@@ -23,6 +22,13 @@ export interface LedgerRecord {
   proto: string | null;
   iface: string;
   pkg: string | null;
+}
+
+/** A record to insert: its fields (by reference, not copied) and what receipt and classification added. */
+export interface LedgerRecord {
+  vin: string;
+  epoch: string;
+  record: RecordFields;
   app: string;
   ruleId: string;
   catalogVersion: string;
@@ -32,51 +38,63 @@ export interface LedgerRecord {
 
 export const recordKey = (vin: string, epoch: string, seq: number) => `${vin}\u0000${epoch}\u0000${seq}`;
 
+/** An instant sent as epoch milliseconds (int8), cheaper to serialise than a Date; exact. */
+const FROM_MS = (param: string) => `(timestamptz 'epoch' + ${param} * interval '1 millisecond')`;
+
 /** INSERT … ON CONFLICT DO NOTHING: returns the keys actually inserted (only those are allocated). */
 export async function insertRecords(client: PoolClient, records: readonly LedgerRecord[]): Promise<Set<string>> {
   if (records.length === 0) return new Set();
   const col = <T>(f: (r: LedgerRecord) => T) => records.map(f);
   const { rows } = await client.query<{ vin: string; epoch: string; seq: string }>(
     `INSERT INTO usage_records (vin, epoch, seq, start_at, end_at, up, down, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version, batch, received_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
-                          $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[], $17::bigint[], $18::timestamptz[])
+     SELECT vin, epoch, seq, ${FROM_MS('s')}, ${FROM_MS('e')}, up, down, host, ip, port, proto, iface, pkg, app, rule, $16, batch, ${FROM_MS('r')}
+       FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
+                   $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $17::bigint[], $18::bigint[])
+         AS u(vin, epoch, seq, s, e, up, down, host, ip, port, proto, iface, pkg, app, rule, r, batch)
      ON CONFLICT (vin, epoch, seq) DO NOTHING
      RETURNING vin, epoch, seq`,
     [
       col((r) => r.vin),
       col((r) => r.epoch),
-      col((r) => r.seq),
-      col((r) => new Date(r.startMs)),
-      col((r) => new Date(r.endMs)),
-      col((r) => r.up.toString()),
-      col((r) => r.down.toString()),
-      col((r) => r.host),
-      col((r) => r.ip),
-      col((r) => r.port),
-      col((r) => r.proto),
-      col((r) => r.iface),
-      col((r) => r.pkg),
+      col((r) => r.record.seq),
+      col((r) => r.record.startMs),
+      col((r) => r.record.endMs),
+      col((r) => r.record.up.toString()),
+      col((r) => r.record.down.toString()),
+      col((r) => r.record.host),
+      col((r) => r.record.ip),
+      col((r) => r.record.port),
+      col((r) => r.record.proto),
+      col((r) => r.record.iface),
+      col((r) => r.record.pkg),
       col((r) => r.app),
       col((r) => r.ruleId),
-      col((r) => r.catalogVersion),
+      sameFor(records, (r) => r.catalogVersion),
+      col((r) => r.receivedAtMs),
       col((r) => r.batch),
-      col((r) => new Date(r.receivedAtMs)),
     ],
   );
   return new Set(rows.map((r) => recordKey(r.vin, r.epoch, Number(r.seq))));
 }
 
+/** The one value every row has (a batch's catalog version), sent once instead of per row. */
+function sameFor<R, T>(rows: readonly R[], f: (r: R) => T): T {
+  const value = f(rows[0]!);
+  if (rows.some((r) => f(r) !== value)) throw new Error('rows of one statement differ where they must agree');
+  return value;
+}
+
 /** A record as stored, without what classification and receipt added: the duplicate comparison's input. */
-export type StoredRecord = Omit<LedgerRecord, 'app' | 'ruleId' | 'catalogVersion' | 'batch' | 'receivedAtMs'>;
+export type StoredRecord = RecordFields & { vin: string; epoch: string };
 
 /** The stored versions of the given keys, for the duplicate / SEQ_CONFLICT comparison (DESIGN 3.2). */
-export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray<{ vin: string; epoch: string; seq: number }>): Promise<Map<string, StoredRecord>> {
+export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray<{ vin: string; epoch: string; record: { seq: number } }>): Promise<Map<string, StoredRecord>> {
   if (keys.length === 0) return new Map();
   const { rows } = await client.query(
     `SELECT u.vin, u.epoch, u.seq, u.start_at, u.end_at, u.up, u.down, u.host, u.ip, u.port, u.proto, u.iface, u.pkg
        FROM usage_records u JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k(vin, epoch, seq)
          ON u.vin = k.vin AND u.epoch = k.epoch AND u.seq = k.seq`,
-    [keys.map((k) => k.vin), keys.map((k) => k.epoch), keys.map((k) => k.seq)],
+    [keys.map((k) => k.vin), keys.map((k) => k.epoch), keys.map((k) => k.record.seq)],
   );
   return new Map(
     rows.map((r) => [
@@ -206,10 +224,10 @@ export async function insertAllocations(client: PoolClient, rows: readonly Alloc
   const col = <T>(f: (r: AllocationRow) => T) => rows.map(f);
   await client.query(
     `INSERT INTO allocations (usage_month, usage_day, vin, epoch, seq, part, start_at, app, payer, kind, sponsorship_id, pack_instance_id, bytes, price_per_gib, rule_id, catalog_version, committed_at)
-     SELECT (m || '-01')::date, d::date, vin, epoch, seq, part, start_at, app, payer, kind, sid, pid, bytes, price, rule, ver, $17
-       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], $7::timestamptz[], $8::text[], $9::text[], $10::text[],
+     SELECT (m || '-01')::date, d::date, vin, epoch, seq, part, ${FROM_MS('s')}, app, payer, kind, sid, pid, bytes, price, rule, ver, $17
+       FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::text[],
                    $11::text[], $12::bigint[], $13::bigint[], $14::numeric[], $15::text[], $16::text[])
-         AS u(m, d, vin, epoch, seq, part, start_at, app, payer, kind, sid, pid, bytes, price, rule, ver)`,
+         AS u(m, d, vin, epoch, seq, part, s, app, payer, kind, sid, pid, bytes, price, rule, ver)`,
     [
       col((r) => r.month),
       col((r) => r.day),
@@ -217,7 +235,7 @@ export async function insertAllocations(client: PoolClient, rows: readonly Alloc
       col((r) => r.epoch),
       col((r) => r.seq),
       col((r) => r.part),
-      col((r) => new Date(r.startMs)),
+      col((r) => r.startMs),
       col((r) => r.app),
       col((r) => r.payer),
       col((r) => r.kind),
