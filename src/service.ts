@@ -92,7 +92,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     cleanups.push(() => pool.end());
     const incompatible = await checkCatalogCompatibility(pool, loaded.catalog);
     if (incompatible.length > 0) throw new Error(`the catalog in ${config.CATALOG_DIR} cannot replace the one in use:\n${incompatible.map((p) => `  - ${p}`).join('\n')}`);
-    await recordCatalogVersion(pool, loaded.version, loaded.canonical, new Date(clock.now()));
+    const catalogVersion = await recordCatalogVersion(pool, loaded.version, loaded.canonical, new Date(clock.now()));
 
     const metrics = createMetricsRegistry();
     registerDatabaseGauges(metrics, pool);
@@ -118,6 +118,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       pool,
       writerPool,
       lanes: config.INGEST_LANES,
+      catalogVersionId: catalogVersion.id,
       runtime,
       clock,
       logger,

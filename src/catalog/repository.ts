@@ -4,12 +4,14 @@ import type { Pool } from '../shared/db/pool.js';
  * DESIGN 4: each catalog version's full content is stored in PostgreSQL at first use; `last_used_at`
  * marks the version a start ran with last (what the next catalog is checked against).
  */
-export async function recordCatalogVersion(pool: Pool, version: string, canonicalJson: string, now: Date): Promise<boolean> {
-  const result = await pool.query<{ inserted: boolean }>(
+export async function recordCatalogVersion(pool: Pool, version: string, canonicalJson: string, now: Date): Promise<{ inserted: boolean; id: number }> {
+  const result = await pool.query<{ inserted: boolean; id: number }>(
     `INSERT INTO catalog_versions (version, content, first_used_at, last_used_at) VALUES ($1, $2, $3, $3)
      ON CONFLICT (version) DO UPDATE SET last_used_at = EXCLUDED.last_used_at
-     RETURNING (xmax = 0) AS inserted`,
+     RETURNING (xmax = 0) AS inserted, id`,
     [version, canonicalJson, now],
   );
-  return result.rows[0]?.inserted === true;
+  const row = result.rows[0];
+  if (!row) throw new Error('catalog version not recorded');
+  return row;
 }

@@ -25,6 +25,8 @@ export interface IngestOptions {
   writerPool: Pool;
   /** concurrent batch writers; a vehicle always writes through the same one */
   lanes: number;
+  /** `catalog_versions.id` of the running catalog, which records name */
+  catalogVersionId: number;
   runtime: CatalogRuntime;
   clock: Clock;
   logger: Logger;
@@ -159,7 +161,7 @@ export function createIngest(options: IngestOptions) {
   async function commit(batch: Pending[]): Promise<void> {
     const started = performance.now();
     const nowMs = clock.now();
-    const outcome = await withWriteTransaction(options.writerPool, (tx) => writeBatch(tx, options.runtime, batch, nowMs, partitions));
+    const outcome = await withWriteTransaction(options.writerPool, (tx) => writeBatch(tx, { runtime: options.runtime, catalogVersionId: options.catalogVersionId, partitions }, batch, nowMs));
     metrics.commitSeconds.observe((performance.now() - started) / 1000);
     metrics.batchRecords.observe(batch.reduce((n, m) => n + m.records, 0));
     metrics.records.inc({ outcome: 'accepted' }, outcome.counts.accepted);

@@ -32,6 +32,13 @@ export interface PreparedMessage {
   parsed: MessageResult;
 }
 
+export interface BatchContext {
+  runtime: CatalogRuntime;
+  /** the running catalog's `catalog_versions.id` */
+  catalogVersionId: number;
+  partitions: Pick<AllocationPartitions, 'missing'>;
+}
+
 export interface BatchOutcome {
   /** one ack per message, in message order */
   acks: Ack[];
@@ -57,13 +64,8 @@ interface Candidate {
  * repeats, only when there are some); funding, test windows and control locks together; every write and
  * COMMIT together.
  */
-export async function writeBatch(
-  tx: WriteTransaction,
-  runtime: CatalogRuntime,
-  messages: readonly PreparedMessage[],
-  nowMs: number,
-  partitions: Pick<AllocationPartitions, 'missing'>,
-): Promise<BatchOutcome> {
+export async function writeBatch(tx: WriteTransaction, context: BatchContext, messages: readonly PreparedMessage[], nowMs: number): Promise<BatchOutcome> {
+  const { runtime, partitions } = context;
   const { client } = tx;
   const serverTime = formatInstant(nowMs, runtime.timezone);
   const vins = [...new Set(messages.filter((m) => m.parsed.ok).map((m) => m.vin))].sort();
@@ -86,13 +88,13 @@ export async function writeBatch(
     }
     const vehicle = vehicles.get(msg.vin);
     // DESIGN 3.1: the time checks are against the receipt time, not the commit (a batch may wait out an outage).
-    const context = { nowMs: msg.receivedAtMs, activatedAtMs: vehicle?.activatedAtMs ?? null, maxLateDays: runtime.maxLateDays };
+    const timeContext = { nowMs: msg.receivedAtMs, activatedAtMs: vehicle?.activatedAtMs ?? null, maxLateDays: runtime.maxLateDays };
     const late = new Map<number, TimeRejection>();
     // A rejected record does not claim its seq (DESIGN 3.2), so time checks come before repeats.
     const repeats = classifyRepeats(
       parsed.records.map((result) => {
         if (!result.ok) return null;
-        const rejection = checkRecordTime(result.record, context);
+        const rejection = checkRecordTime(result.record, timeContext);
         if (rejection) late.set(result.index, rejection);
         return rejection ? null : result.record;
       }),
@@ -115,7 +117,7 @@ export async function writeBatch(
         message: m,
         index: result.index,
         record,
-        ledger: { vin: msg.vin, epoch: parsed.epoch, record, app, ruleId, catalogVersion: runtime.version, batch: parsed.batch, receivedAtMs: msg.receivedAtMs },
+        ledger: { vin: msg.vin, epoch: parsed.epoch, record, app, ruleId, catalogVersionId: context.catalogVersionId, batch: parsed.batch, receivedAtMs: msg.receivedAtMs },
       });
     });
   });
@@ -195,8 +197,6 @@ export async function writeBatch(
           packInstanceId: a.packInstanceId,
           bytes: a.bytes,
           pricePerGiB: a.pricePerGiB,
-          ruleId: c.ledger.ruleId,
-          catalogVersion: runtime.version,
         }),
       );
     }

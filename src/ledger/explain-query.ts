@@ -71,13 +71,20 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
   const params = [key.vin, key.epoch, key.seq];
   const [records, allocations] = await Promise.all([
     pool.query(
-      `SELECT start_at, end_at, up::text, down::text, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version, received_at
-         FROM usage_records WHERE vin = $1 AND epoch = $2 AND seq = $3`,
+      `SELECT u.start_at, u.end_at, u.up::text, u.down::text, u.host, u.ip, u.port, u.proto, u.iface, u.pkg, u.app, u.rule_id, c.version AS catalog_version, u.received_at
+         FROM usage_records u LEFT JOIN catalog_versions c ON c.id = u.catalog_version_id
+        WHERE u.vin = $1 AND u.epoch = $2 AND u.seq = $3`,
       params,
     ),
     pool.query(
-      `SELECT payer, kind, sponsorship_id, pack_instance_id::text, bytes::text, price_per_gib::text, to_char(usage_month, 'YYYY-MM') AS usage_month
-         FROM allocations WHERE vin = $1 AND epoch = $2 AND seq = $3 ORDER BY part`,
+      // By the primary key: the usage month is the month of the record's start in the billing timezone,
+      // within two days of its UTC month whatever the zone (this lets PostgreSQL skip other partitions).
+      `SELECT a.payer, a.kind, a.sponsorship_id, a.pack_instance_id::text, a.bytes::text, a.price_per_gib::text, to_char(a.usage_month, 'YYYY-MM') AS usage_month
+         FROM usage_records u JOIN allocations a
+           ON a.vin = u.vin AND a.epoch = u.epoch AND a.seq = u.seq
+          AND a.usage_month >= date_trunc('month', u.start_at - interval '2 days')::date
+          AND a.usage_month <= (u.start_at + interval '2 days')::date
+        WHERE u.vin = $1 AND u.epoch = $2 AND u.seq = $3 ORDER BY a.part`,
       params,
     ),
   ]);

@@ -31,7 +31,8 @@ export interface LedgerRecord {
   record: RecordFields;
   app: string;
   ruleId: string;
-  catalogVersion: string;
+  /** `catalog_versions.id` */
+  catalogVersionId: number;
   batch: number;
   receivedAtMs: number;
 }
@@ -46,7 +47,7 @@ export async function insertRecords(client: PoolClient, records: readonly Ledger
   if (records.length === 0) return new Set();
   const col = <T>(f: (r: LedgerRecord) => T) => records.map(f);
   const { rows } = await client.query<{ vin: string; epoch: string; seq: string }>(
-    `INSERT INTO usage_records (vin, epoch, seq, start_at, end_at, up, down, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version, batch, received_at)
+    `INSERT INTO usage_records (vin, epoch, seq, start_at, end_at, up, down, host, ip, port, proto, iface, pkg, app, rule_id, catalog_version_id, batch, received_at)
      SELECT vin, epoch, seq, ${FROM_MS('s')}, ${FROM_MS('e')}, up, down, host, ip, port, proto, iface, pkg, app, rule, $16, batch, ${FROM_MS('r')}
        FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::bigint[], $8::text[], $9::text[],
                    $10::int[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[], $17::bigint[], $18::bigint[])
@@ -69,7 +70,7 @@ export async function insertRecords(client: PoolClient, records: readonly Ledger
       col((r) => r.record.pkg),
       col((r) => r.app),
       col((r) => r.ruleId),
-      sameFor(records, (r) => r.catalogVersion),
+      sameFor(records, (r) => r.catalogVersionId),
       col((r) => r.receivedAtMs),
       col((r) => r.batch),
     ],
@@ -215,19 +216,17 @@ export interface AllocationRow {
   packInstanceId: string | null;
   bytes: bigint;
   pricePerGiB: string | null;
-  ruleId: string;
-  catalogVersion: string;
 }
 
 export async function insertAllocations(client: PoolClient, rows: readonly AllocationRow[], committedAtMs: number): Promise<void> {
   if (rows.length === 0) return;
   const col = <T>(f: (r: AllocationRow) => T) => rows.map(f);
   await client.query(
-    `INSERT INTO allocations (usage_month, usage_day, vin, epoch, seq, part, start_at, app, payer, kind, sponsorship_id, pack_instance_id, bytes, price_per_gib, rule_id, catalog_version, committed_at)
-     SELECT (m || '-01')::date, d::date, vin, epoch, seq, part, ${FROM_MS('s')}, app, payer, kind, sid, pid, bytes, price, rule, ver, $17
+    `INSERT INTO allocations (usage_month, usage_day, vin, epoch, seq, part, start_at, app, payer, kind, sponsorship_id, pack_instance_id, bytes, price_per_gib, committed_at)
+     SELECT (m || '-01')::date, d::date, vin, epoch, seq, part, ${FROM_MS('s')}, app, payer, kind, sid, pid, bytes, price, $15
        FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::bigint[], $6::smallint[], $7::bigint[], $8::text[], $9::text[], $10::text[],
-                   $11::text[], $12::bigint[], $13::bigint[], $14::numeric[], $15::text[], $16::text[])
-         AS u(m, d, vin, epoch, seq, part, s, app, payer, kind, sid, pid, bytes, price, rule, ver)`,
+                   $11::text[], $12::bigint[], $13::bigint[], $14::numeric[])
+         AS u(m, d, vin, epoch, seq, part, s, app, payer, kind, sid, pid, bytes, price)`,
     [
       col((r) => r.month),
       col((r) => r.day),
@@ -243,8 +242,6 @@ export async function insertAllocations(client: PoolClient, rows: readonly Alloc
       col((r) => r.packInstanceId),
       col((r) => r.bytes.toString()),
       col((r) => r.pricePerGiB),
-      col((r) => r.ruleId),
-      col((r) => r.catalogVersion),
       new Date(committedAtMs),
     ],
   );
