@@ -23,7 +23,7 @@ import { createDeviceSync } from './controls/device-sync.js';
 import { createFundingSweeper } from './controls/funding-sweeper.js';
 import { createIngest, type Ingest } from './ingest/ingest-service.js';
 import { createIngestMetrics } from './ingest/metrics.js';
-import { compileRuntime, type CatalogRuntime } from './ingest/runtime.js';
+import { compileRuntime, type CatalogRuntime } from './catalog/runtime.js';
 import { createDeviceAuthenticator } from './vehicles/device-auth.js';
 import { createVehicleRepository } from './vehicles/repository.js';
 import { vehicleRoutes } from './vehicles/routes.js';

@@ -259,7 +259,7 @@ export const BillingSchema = z.strictObject({
   maxLateDays: PositiveIntSchema.optional(),
   /**
    * Mbit/s (up + down) beyond which a record's bytes are implausible for its span and rejected
-   * INVALID_RECORD (issue 10); default 10,000 (src/ingest/parse-usage.ts DEFAULT_MAX_LINK_MBPS).
+   * INVALID_RECORD (issue 10); default 10,000 (src/catalog/runtime.ts DEFAULT_MAX_LINK_MBPS).
    */
   maxLinkMbps: PositiveIntSchema.max(1_000_000, { error: 'must be at most 1000000 (1 Tbit/s)' }).optional(),
   /** The platform operator that issues sponsor invoices (printed as the seller); optional. */

@@ -1,5 +1,5 @@
 import type { Logger } from 'pino';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
 import { monthOf, startOfMonth } from '../shared/time.js';

@@ -2,7 +2,7 @@ import { fundsExhausted, type FundingState } from '../allocate/index.js';
 import { loadFunding, lockVehicles, type VehicleForIngest } from '../ledger/repository.js';
 import type { PoolClient } from '../shared/db/pool.js';
 import { formatInstant, monthOf } from '../shared/time.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import { applyControlChanges, type ControlChange, type OutboxEntry } from './repository.js';
 
 /** DESIGN 3.3: FUNDS_EXHAUSTED for every blockable app of a vehicle, from its funding state now. */

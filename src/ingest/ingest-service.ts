@@ -9,7 +9,7 @@ import { ackTopic } from '../mqtt/topics.js';
 import { messageErrorAck, type Ack } from './ack.js';
 import type { IngestMetrics } from './metrics.js';
 import { parseUsageMessage } from './parse-usage.js';
-import type { CatalogRuntime } from './runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import { writeBatch, type PreparedMessage } from './write-batch.js';
 
 export interface IncomingUsage {

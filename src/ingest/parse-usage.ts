@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { normalizeHost } from '../shared/host.js';
 import { parseIp } from '../shared/ip.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
+import { DEFAULT_MAX_LINK_MBPS } from '../catalog/runtime.js';
 
 /**
  * The pure ingest front end: a `tbox/{vin}/usage` payload (DESIGN 3.1) in, normalised records and
@@ -34,12 +35,6 @@ const MS_PER_DAY = 86_400_000;
  */
 export const MIN_RECORD_INSTANT_MS = Date.UTC(2000, 0, 1);
 export const MAX_RECORD_INSTANT_MS = Date.UTC(2100, 0, 1);
-/**
- * Default catalog `billing.maxLinkMbps`: 10,000 Mbit/s (up + down). A vehicle's 5G module peaks at a few
- * Gbit/s (3GPP NR Sub-6 with the carrier aggregation of current T-Box modems), so no real record comes
- * near it, while a tampered record (2^40 bytes in one minute is ~147,000 Mbit/s) is refused.
- */
-export const DEFAULT_MAX_LINK_MBPS = 10_000;
 /**
  * Records are judged over at least one minute: T-Box flow collectors often report minute-truncated
  * instants (start = end for a flow shorter than a minute), so a shorter span says little about the rate.
@@ -555,7 +550,10 @@ export function parseUsageMessage(payload: Buffer, options: ParseOptions = {}): 
  * `hostMatchable` is not compared either: 3.2 names `host` only, the ledger does not store the flag, and
  * it is derived from `host` (whose kept text tells bad hosts apart).
  */
-export function sameUsageRecord(a: UsageRecord, b: UsageRecord): boolean {
+/** What DESIGN 3.2 compares between two versions of a (vin, epoch, seq): everything but seq itself. */
+export type RecordContent = Pick<UsageRecord, 'startMs' | 'endMs' | 'up' | 'down' | 'host' | 'ip' | 'port' | 'pkg'> & { proto: string | null; iface: string };
+
+export function sameUsageRecord(a: RecordContent, b: RecordContent): boolean {
   return (
     a.startMs === b.startMs &&
     a.endMs === b.endMs &&

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { invalid, notFound } from '../shared/errors.js';

@@ -3,7 +3,7 @@ import type { Principal } from '../api/auth.js';
 import { reevaluateFunding } from '../controls/funding.js';
 import { applyControlChanges, type OutboxEntry } from '../controls/repository.js';
 import type { EinvoiceService } from '../einvoice/service.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { MerchantRepository } from '../merchants/repository.js';
 import type { SubjectStore } from '../realname/subjects.js';
 import type { RealNameProvider } from '../realname/provider.js';

@@ -6,7 +6,7 @@ import type { FastifyZodInstance } from '../api/types.js';
 import type { OutboxEntry } from '../controls/repository.js';
 import { createHttpTaxPlatform, unconfiguredTaxPlatform, type TaxPlatform } from '../einvoice/provider.js';
 import { createEinvoiceService, type EinvoiceService } from '../einvoice/service.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import { createMerchantRepository, type MerchantRepository } from '../merchants/repository.js';
 import { merchantRoutes } from '../merchants/routes.js';
 import { createHttpRealNameProvider, unconfiguredRealNameProvider, type RealNameProvider } from '../realname/provider.js';

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { ErrorSchema, IccidSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import { realNameBodySchema } from '../realname/validate.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';

@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { OutboxPublisher } from '../controls/outbox-publisher.js';
 import { reevaluateFunding } from '../controls/funding.js';
-import type { CatalogRuntime } from '../ingest/runtime.js';
+import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { conflict, invalid, notFound } from '../shared/errors.js';

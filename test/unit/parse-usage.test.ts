@@ -5,7 +5,6 @@ import {
   MAX_USAGE_PAYLOAD_BYTES,
   checkRecordTime,
   classifyRepeats,
-  DEFAULT_MAX_LINK_MBPS,
   maxLinkBytes,
   parseUsageMessage,
   sameUsageRecord,
@@ -14,6 +13,7 @@ import {
   type RecordResult,
   type UsageRecord,
 } from '../../src/ingest/parse-usage.js';
+import { DEFAULT_MAX_LINK_MBPS } from '../../src/catalog/runtime.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;

@@ -1,8 +1,14 @@
 import { compileFunding, type CompiledFunding } from '../allocate/index.js';
-import type { LoadedCatalog } from '../catalog/index.js';
-import { BUILT_IN_APPS, type Catalog } from '../catalog/index.js';
-import { DEFAULT_MAX_LINK_MBPS } from './parse-usage.js';
+import type { LoadedCatalog } from './load.js';
+import { BUILT_IN_APPS, type Catalog } from './schema.js';
 import { compileClassifier, appSignatures, type Classifier } from '../classify/index.js';
+
+/**
+ * Default catalog `billing.maxLinkMbps`: 10,000 Mbit/s (up + down). A vehicle's 5G module peaks at a few
+ * Gbit/s (3GPP NR Sub-6 with the carrier aggregation of current T-Box modems), so no real record comes
+ * near it, while a tampered record (2^40 bytes in one minute is ~147,000 Mbit/s) is refused.
+ */
+export const DEFAULT_MAX_LINK_MBPS = 10_000;
 
 /** A catalog version compiled once for the hot path: classifier tries, funding tables, blockable apps. */
 export interface CatalogRuntime {
