@@ -543,6 +543,9 @@ export function parseUsageMessage(payload: Buffer, options: ParseOptions = {}): 
 // ---------------------------------------------------------------------------------------------
 // Duplicates (DESIGN 3.2).
 
+/** What DESIGN 3.2 compares between two versions of a (vin, epoch, seq): everything but seq itself. */
+export type RecordContent = Pick<UsageRecord, 'startMs' | 'endMs' | 'up' | 'down' | 'host' | 'ip' | 'port' | 'pkg'> & { proto: string | null; iface: string };
+
 /**
  * Are two records with the same (vin, epoch, seq) *the same* (a duplicate) rather than a
  * SEQ_CONFLICT? DESIGN 3.2: instants, bytes, host (normalised), ip (canonical), port, proto, iface
@@ -550,9 +553,6 @@ export function parseUsageMessage(payload: Buffer, options: ParseOptions = {}): 
  * `hostMatchable` is not compared either: 3.2 names `host` only, the ledger does not store the flag, and
  * it is derived from `host` (whose kept text tells bad hosts apart).
  */
-/** What DESIGN 3.2 compares between two versions of a (vin, epoch, seq): everything but seq itself. */
-export type RecordContent = Pick<UsageRecord, 'startMs' | 'endMs' | 'up' | 'down' | 'host' | 'ip' | 'port' | 'pkg'> & { proto: string | null; iface: string };
-
 export function sameUsageRecord(a: RecordContent, b: RecordContent): boolean {
   return (
     a.startMs === b.startMs &&

@@ -253,41 +253,63 @@ export async function insertAllocations(client: PoolClient, rows: readonly Alloc
  * first and written in sorted order, so concurrent batches lock rollup rows in the same order.
  */
 export async function addToRollups(client: PoolClient, rows: readonly AllocationRow[]): Promise<void> {
-  const billable = rows.filter((r) => r.kind === 'sponsored' || r.kind === 'overage');
+  const billable: RollupEntry[] = [];
+  for (const row of rows) if (row.kind === 'sponsored' || row.kind === 'overage') billable.push({ row, bytes: row.bytes });
   if (billable.length === 0) return;
-  const sum = (key: (r: AllocationRow) => string) => {
-    const totals = new Map<string, bigint>();
-    for (const r of billable) totals.set(key(r), (totals.get(key(r)) ?? 0n) + r.bytes);
-    return [...totals.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([k, bytes]) => [...k.split('\u0000'), bytes.toString()]);
-  };
-  const columns = (entries: string[][], n: number) => Array.from({ length: n }, (_, i) => entries.map((e) => e[i]));
   const sep = '\u0000';
-  const byMonth = sum((r) => [r.payer, r.month, r.app, r.kind, r.pricePerGiB].join(sep));
-  const byDay = sum((r) => [r.payer, r.day, r.app, r.kind, r.pricePerGiB].join(sep));
-  const byVehicle = sum((r) => [r.payer, r.month, r.vin, r.app, r.kind, r.pricePerGiB].join(sep));
+  const byVehicle = totals(billable, (r) => r.payer + sep + r.month + sep + r.vin + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
+  const byMonth = totals(byVehicle, (r) => r.payer + sep + r.month + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
+  const byDay = totals(billable, (r) => r.payer + sep + r.day + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
+  const columns = (entries: readonly RollupEntry[], fields: ReadonlyArray<(r: AllocationRow) => string | null>) => [
+    ...fields.map((field) => entries.map((e) => field(e.row))),
+    entries.map((e) => e.bytes.toString()),
+  ];
+  const payer = (r: AllocationRow) => r.payer;
+  const month = (r: AllocationRow) => r.month;
+  const app = (r: AllocationRow) => r.app;
+  const kind = (r: AllocationRow) => r.kind;
+  const price = (r: AllocationRow) => r.pricePerGiB;
   await sendAll(client, [
     () =>
       client.query(
         `INSERT INTO rollup_app_month (sponsor, usage_month, app, kind, price_per_gib, bytes)
          SELECT s, (m || '-01')::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, m, a, k, p, b)
          ON CONFLICT (sponsor, usage_month, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_month.bytes + EXCLUDED.bytes`,
-        columns(byMonth, 6),
+        columns(byMonth, [payer, month, app, kind, price]),
       ),
     () =>
       client.query(
         `INSERT INTO rollup_app_day (sponsor, usage_day, app, kind, price_per_gib, bytes)
          SELECT s, d::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, d, a, k, p, b)
          ON CONFLICT (sponsor, usage_day, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_day.bytes + EXCLUDED.bytes`,
-        columns(byDay, 6),
+        columns(byDay, [payer, (r) => r.day, app, kind, price]),
       ),
     () =>
       client.query(
         `INSERT INTO rollup_vehicle_month (sponsor, usage_month, vin, app, kind, price_per_gib, bytes)
          SELECT s, (m || '-01')::date, v, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bigint[]) AS u(s, m, v, a, k, p, b)
          ON CONFLICT (sponsor, usage_month, vin, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_vehicle_month.bytes + EXCLUDED.bytes`,
-        columns(byVehicle, 7),
+        columns(byVehicle, [payer, month, (r) => r.vin, app, kind, price]),
       ),
   ]);
+}
+
+interface RollupEntry {
+  /** a row of the group, for its key fields */
+  row: AllocationRow;
+  bytes: bigint;
+}
+
+/** Bytes summed per key, in key order (concurrent batches then lock rollup rows in the same order). */
+function totals(entries: readonly RollupEntry[], key: (row: AllocationRow) => string): RollupEntry[] {
+  const groups = new Map<string, RollupEntry>();
+  for (const entry of entries) {
+    const k = key(entry.row);
+    const group = groups.get(k);
+    if (group) group.bytes += entry.bytes;
+    else groups.set(k, { row: entry.row, bytes: entry.bytes });
+  }
+  return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, group]) => group);
 }
 
 export interface DeadLetter {
