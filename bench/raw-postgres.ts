@@ -33,12 +33,25 @@ const LABELS: Record<BulkMethod, string> = {
   'insert-unnest': "INSERT … SELECT unnest(…), the service's statement shape",
 };
 
-const USAGE_COLUMNS = ['vin', 'epoch', 'seq', 'start_at', 'end_at', 'up', 'down', 'host', 'ip', 'port', 'proto', 'iface', 'pkg', 'app', 'rule_id', 'catalog_version', 'batch', 'received_at'] as const;
-const USAGE_TYPES = ['text', 'text', 'bigint', 'timestamptz', 'timestamptz', 'bigint', 'bigint', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'text', 'bigint', 'timestamptz'];
-const ALLOCATION_COLUMNS = ['usage_month', 'vin', 'epoch', 'seq', 'part', 'start_at', 'usage_day', 'app', 'payer', 'kind', 'sponsorship_id', 'pack_instance_id', 'bytes', 'price_per_gib', 'rule_id', 'catalog_version', 'committed_at', 'invoice_id'] as const;
-const ALLOCATION_TYPES = ['date', 'text', 'text', 'bigint', 'smallint', 'timestamptz', 'date', 'text', 'text', 'text', 'text', 'bigint', 'bigint', 'numeric', 'text', 'text', 'timestamptz', 'bigint'];
+/** A table's columns as PostgreSQL has them now (see `liveColumns`): names for SQL, types for the array casts. */
+interface Columns {
+  /** quoted identifiers, in ordinal order */
+  names: string[];
+  /** `format_type` without typmod (the array cast re-reads text; the table's own typmod still applies) */
+  types: string[];
+  /** array-typed columns: unnest would flatten an array of arrays, so these travel as text and are cast after */
+  arrays: boolean[];
+  /** position of a column by its plain name */
+  index(name: string): number;
+}
 
 type Row = Array<string | null>;
+interface LedgerSample {
+  usageColumns: Columns;
+  allocationColumns: Columns;
+  records: LedgerRecord[];
+  months: string[];
+}
 interface LedgerRecord {
   usage: Row;
   allocations: Row[];
@@ -61,7 +74,7 @@ export async function measurePostgresBulk(options: BulkLoadOptions): Promise<Bul
   const client = new pg.Client({ connectionString: options.url });
   await client.connect();
   try {
-    const { records, months } = await readLedgerSample(client, options.sampleRecords);
+    const { usageColumns, allocationColumns, records, months } = await readLedgerSample(client, options.sampleRecords);
     const results: BulkLoadResult[] = [];
     for (const method of options.methods) {
       await createScratchTables(client, months);
@@ -76,8 +89,8 @@ export async function measurePostgresBulk(options: BulkLoadOptions): Promise<Bul
           const allocationChunk = chunk.flatMap((r) => r.allocations);
           const started = performance.now();
           await client.query('BEGIN');
-          await load(client, method, 'bench_raw_usage_records', USAGE_COLUMNS, USAGE_TYPES, chunk.map((r) => r.usage));
-          if (allocationChunk.length > 0) await load(client, method, 'bench_raw_allocations', ALLOCATION_COLUMNS, ALLOCATION_TYPES, allocationChunk);
+          await load(client, method, 'bench_raw_usage_records', usageColumns, chunk.map((r) => r.usage));
+          if (allocationChunk.length > 0) await load(client, method, 'bench_raw_allocations', allocationColumns, allocationChunk);
           await client.query('COMMIT');
           seconds += (performance.now() - started) / 1000;
           loaded += chunk.length;
@@ -95,29 +108,65 @@ export async function measurePostgresBulk(options: BulkLoadOptions): Promise<Bul
   }
 }
 
+/**
+ * The columns of a table as the catalog has them now, in ordinal order: dropped columns (still in
+ * pg_attribute after ALTER TABLE … DROP COLUMN) and generated columns (not insertable) left out, so a
+ * migration that adds, drops or retypes a ledger column cannot break this phase.
+ */
+export async function liveColumns(client: pg.Client, table: string): Promise<Columns> {
+  const { rows } = await client.query<{ name: string; quoted: string; type: string; array: boolean }>({
+    text: `SELECT a.attname AS name, quote_ident(a.attname) AS quoted, format_type(a.atttypid, NULL) AS type, t.typcategory = 'A' AS array
+             FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+            WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+            ORDER BY a.attnum`,
+    values: [table],
+  });
+  if (rows.length === 0) throw new Error(`no table ${table} (or no insertable columns)`);
+  const plain = rows.map((r) => r.name);
+  return {
+    names: rows.map((r) => r.quoted),
+    types: rows.map((r) => r.type),
+    arrays: rows.map((r) => r.array),
+    index(name) {
+      const i = plain.indexOf(name);
+      if (i < 0) throw new Error(`${table} has no column ${name}`);
+      return i;
+    },
+  };
+}
+
 /** Every column as text: exact values, re-read by PostgreSQL's own input functions on the way in. */
-async function readLedgerSample(client: pg.Client, limit: number): Promise<{ records: LedgerRecord[]; months: string[] }> {
-  const usage = await client.query<Record<string, string | null>>({
-    text: `SELECT ${USAGE_COLUMNS.map((c) => `${c}::text`).join(', ')} FROM usage_records LIMIT $1`,
+async function readLedgerSample(client: pg.Client, limit: number): Promise<LedgerSample> {
+  const usageColumns = await liveColumns(client, 'usage_records');
+  const allocationColumns = await liveColumns(client, 'allocations');
+  const usage = await client.query<Row>({
+    text: `SELECT ${usageColumns.names.map((c) => `${c}::text`).join(', ')} FROM usage_records LIMIT $1`,
     values: [limit],
+    rowMode: 'array',
   });
   if (usage.rows.length === 0) throw new Error('the ledger is empty: run an end-to-end phase first');
-  const allocations = await client.query<Record<string, string | null>>({
-    text: `SELECT ${ALLOCATION_COLUMNS.map((c) => `a.${c}::text`).join(', ')}
+  const [uVin, uEpoch, uSeq] = (['vin', 'epoch', 'seq'] as const).map((c) => usageColumns.index(c)) as [number, number, number];
+  const allocations = await client.query<Row>({
+    text: `SELECT ${allocationColumns.names.map((c) => `a.${c}::text`).join(', ')}
              FROM allocations a JOIN unnest($1::text[], $2::text[], $3::bigint[]) AS k(vin, epoch, seq)
                ON a.vin = k.vin AND a.epoch = k.epoch AND a.seq = k.seq`,
-    values: [usage.rows.map((r) => r.vin), usage.rows.map((r) => r.epoch), usage.rows.map((r) => r.seq)],
+    values: [usage.rows.map((r) => r[uVin]), usage.rows.map((r) => r[uEpoch]), usage.rows.map((r) => r[uSeq])],
+    rowMode: 'array',
   });
-  const key = (r: Record<string, string | null>) => `${r.vin}\u0000${r.epoch}\u0000${r.seq}`;
+  const [aVin, aEpoch, aSeq, aMonth] = (['vin', 'epoch', 'seq', 'usage_month'] as const).map((c) => allocationColumns.index(c)) as [number, number, number, number];
+  const key = (r: Row, vin: number, epoch: number, seq: number) => `${r[vin]}\u0000${r[epoch]}\u0000${r[seq]}`;
   const byRecord = new Map<string, Row[]>();
   for (const a of allocations.rows) {
-    const list = byRecord.get(key(a)) ?? [];
-    list.push(ALLOCATION_COLUMNS.map((c) => a[c] ?? null));
-    byRecord.set(key(a), list);
+    const k = key(a, aVin, aEpoch, aSeq);
+    const list = byRecord.get(k) ?? [];
+    list.push(a);
+    byRecord.set(k, list);
   }
   return {
-    records: usage.rows.map((r) => ({ usage: USAGE_COLUMNS.map((c) => r[c] ?? null), allocations: byRecord.get(key(r)) ?? [] })),
-    months: [...new Set(allocations.rows.map((a) => a.usage_month!.slice(0, 7)))],
+    usageColumns,
+    allocationColumns,
+    records: usage.rows.map((r) => ({ usage: r, allocations: byRecord.get(key(r, uVin, uEpoch, uSeq)) ?? [] })),
+    months: [...new Set(allocations.rows.map((a) => a[aMonth]!.slice(0, 7)))],
   };
 }
 
@@ -135,15 +184,16 @@ async function createScratchTables(client: pg.Client, months: readonly string[])
   }
 }
 
-async function load(client: pg.Client, method: BulkMethod, table: string, columns: readonly string[], types: readonly string[], rows: readonly Row[]): Promise<void> {
+async function load(client: pg.Client, method: BulkMethod, table: string, columns: Columns, rows: readonly Row[]): Promise<void> {
   if (method === 'copy') {
-    const stream = client.query(copyFrom(`COPY ${table} (${columns.join(', ')}) FROM STDIN`));
+    const stream = client.query(copyFrom(`COPY ${table} (${columns.names.join(', ')}) FROM STDIN`));
     await pipeline(Readable.from([Buffer.from(rows.map(copyTextLine).join(''))]), stream);
     return;
   }
-  const params = columns.map((_, c) => rows.map((r) => r[c] ?? null));
-  const unnest = types.map((type, i) => `$${i + 1}::${type}[]`).join(', ');
-  await client.query(`INSERT INTO ${table} (${columns.join(', ')}) SELECT * FROM unnest(${unnest})`, params);
+  const params = columns.names.map((_, c) => rows.map((r) => r[c] ?? null));
+  const unnest = columns.types.map((type, i) => `$${i + 1}::${columns.arrays[i] ? 'text' : type}[]`).join(', ');
+  const select = columns.arrays.includes(true) ? columns.types.map((type, i) => (columns.arrays[i] ? `u.c${i}::${type}` : `u.c${i}`)).join(', ') : '*';
+  await client.query(`INSERT INTO ${table} (${columns.names.join(', ')}) SELECT ${select} FROM unnest(${unnest}) AS u(${columns.names.map((_, i) => `c${i}`).join(', ')})`, params);
 }
 
 /** COPY text format: tab-separated, \N for NULL, backslash escapes (PostgreSQL docs, COPY "Text Format"). */

@@ -21,6 +21,12 @@ export function formatReport(r: Record<string, any>): string {
   lines.push('End to end: published → committed → acked, 50-record messages');
   const maxTarget = typeof e.recordsPerSecond === 'number' ? e.recordsPerSecond >= 100_000 : null;
   row('max throughput', `${n(e.recordsPerSecond)} records/s`, `≥ 100,000 records/s: ${verdict(maxTarget)}`);
+  if (raw.pgFloorRecordsPerSecond) {
+    // The exactly-once floor (bench/floor.ts): PostgreSQL alone writing only (vin, epoch, seq, bytes) under its key.
+    row('  exactly-once floor: INSERT … ON CONFLICT, 1 conn.', `${n(raw.pgFloorRecordsPerSecond)} records/s (PostgreSQL alone)`, `end to end = ${pct(ratios.endToEndVsFloor)} of it`);
+    row('    the same narrow rows by COPY', `${n(raw.pgFloorCopyRecordsPerSecond)} records/s`);
+    row('    the INSERT floor on 4 connections', `${n(raw.pgFloorParallel4RecordsPerSecond)} records/s`);
+  }
   row(`  ack latency at max load (${n(e.maxLoadVehicles)} vehicles × ${n(e.maxLoadWindow)} unacked)`, e.maxLoadAckLatencyMs ? `p50 ${ms(e.maxLoadAckLatencyMs.p50)}, p99 ${ms(e.maxLoadAckLatencyMs.p99)}` : '—');
   if (e.overload) row(`  overload: ${n(e.overload.window)} unacked per vehicle`, `${n(e.overload.recordsPerSecond)} records/s, p50 ${ms(e.overload.ackP50Ms)}, RSS ${n(e.overload.serviceRssMiB)} MiB`);
   const p99Target = quick || typeof e.ackP99Ms !== 'number' ? null : e.offeredRecordsPerSecond >= 50_000 && e.ackP99Ms <= 100 && e.ackedRecordsPerSecond >= 0.95 * e.offeredRecordsPerSecond;

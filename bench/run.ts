@@ -8,6 +8,7 @@ import pg from 'pg';
 import { PROJECT_ROOT } from '../src/shared/paths.js';
 import { adminClient, fleetIccid, fleetVin, formatTimestamp, mapLimit, type LatencySummary } from '../simulators/fleet/index.js';
 import { profileOf, summariseCpuProfile, type ProfileSummary } from './cpu-profile.js';
+import { floorFigures, floorLogLines, floorSettings, measureExactlyOnceFloor } from './floor.js';
 import { cpuBetween, memoryMiB, processTree, rssWatcher, sampleCpu, type CpuSample } from './proc-stats.js';
 import { measurePostgresBulk, type BulkLoadResult } from './raw-postgres.js';
 import { formatReport } from './report.js';
@@ -298,6 +299,15 @@ async function main(): Promise<void> {
       }
     }
 
+    // ---- the exactly-once floor: (vin, epoch, seq, bytes) alone, on the same server (bench/floor.ts) ----
+    if (phases.has('postgres')) {
+      const floorRun = floorSettings(settings.mode);
+      log(`exactly-once floor: PostgreSQL alone, (vin, epoch, seq, bytes) into a table with only that key, ${floorRun.chunkRecords} rows per transaction, ${floorRun.durationMs / 1000} s each`);
+      const floor = await measureExactlyOnceFloor({ url: svc.databaseUrl, vehicles: settings.loadVehicles, ...floorRun });
+      results.raw = { ...(results.raw as object), ...floorFigures(floor) };
+      for (const line of floorLogLines(floor)) log(line);
+    }
+
     // ---- scaling: connected vehicles reporting once per step -------------------------------------
     if (phases.has('scaling')) {
       if (connected > 0) {
@@ -403,6 +413,7 @@ function computeRatios(results: Record<string, any>): void {
     endToEndVsPgCopy: ratio(e2e, raw.pgCopyRowsPerSecond),
     endToEndVsPgInsertUnnest: ratio(e2e, raw.pgInsertUnnest?.recordsPerSecond),
     endToEndVsBroker: ratio(e2e, raw.brokerRecordsPerSecond),
+    endToEndVsFloor: ratio(e2e, raw.pgFloorRecordsPerSecond),
   };
 }
 
