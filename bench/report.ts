@@ -32,7 +32,7 @@ export function formatReport(r: Record<string, any>): string {
   const p99Target = quick || typeof e.ackP99Ms !== 'number' ? null : e.offeredRecordsPerSecond >= 50_000 && e.ackP99Ms <= 100 && e.ackedRecordsPerSecond >= 0.95 * e.offeredRecordsPerSecond;
   row(`ack latency at ${n(e.offeredRecordsPerSecond)} records/s offered`, `p50 ${ms(e.ackP50Ms)}, p99 ${ms(e.ackP99Ms)}, max ${ms(e.ackMaxMs)}`, `p99 ≤ 100 ms at 50,000/s: ${quick ? 'n/a (quick: scaled down)' : verdict(p99Target)}`);
   row('  acked at that load', `${n(e.ackedRecordsPerSecond)} records/s${e.blockedMessages ? ` (${n(e.blockedMessages)} messages held back: windows full)` : ''}`);
-  if (e.batches) row('  batches at max load (service metrics)', `${n(e.batches.perSecond, 1)}/s × ${n(e.batches.recordsPerBatch)} records, ${n(e.batches.commitMs, 1)} ms each; writer busy ${n(e.batches.writerBusyPercent)} %`);
+  if (e.batches) row('  batches at max load (service metrics)', `${n(e.batches.perSecond, 1)}/s × ${n(e.batches.recordsPerBatch)} records, ${n(e.batches.commitMs, 1)} ms each; lanes busy ${n(e.batches.writerBusyPercent)} % (summed over INGEST_LANES: 100 % = one lane always in a transaction)`);
   const cpu = e.cpuSecondsPer100kRecords ?? {};
   row('CPU per 100k records (max load)', `service ${n(cpu.service, 2)} s, PostgreSQL ${n(cpu.postgres, 2)} s, load gen ${n(cpu.loadGenerator, 2)} s`);
   row('CPU during max load (% of one core)', `service ${n(e.serviceCpuPercent)} %, PostgreSQL ${n(e.postgresCpuPercent)} %`);

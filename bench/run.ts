@@ -22,7 +22,7 @@ import { startBenchService, type BenchService } from './service-process.js';
 interface Settings {
   mode: 'quick' | 'full';
   loadVehicles: number;
-  /** unacked messages per vehicle at max load: enough to keep the batch writer busy, not more (see README) */
+  /** unacked messages per vehicle at max load: enough to keep the batch lanes busy, not more (see README) */
   window: number;
   /** also run max load at this window (the protocol's 16): throughput under a deep queue; null = skip */
   overloadWindow: number | null;
@@ -391,7 +391,7 @@ async function scrapeIngestMetrics(httpUrl: string): Promise<IngestMetrics | nul
   }
 }
 
-/** Batches per second, records per batch, and how much of the wall time the one batch writer spent committing. */
+/** Batches per second, records per batch, and how much of the wall time the lanes spent in batch transactions. */
 function batchFigures(from: IngestMetrics | null, until: IngestMetrics | null, durationMs: number) {
   if (!from || !until || !(until.commits > from.commits)) return null;
   const commits = until.commits - from.commits;
@@ -400,7 +400,7 @@ function batchFigures(from: IngestMetrics | null, until: IngestMetrics | null, d
     perSecond: Math.round((commits / (durationMs / 1000)) * 10) / 10,
     recordsPerBatch: Math.round((until.batchRecords - from.batchRecords) / commits),
     commitMs: Math.round((seconds / commits) * 10_000) / 10,
-    /** share of the wall time inside a batch transaction (the writer is serial: 100 % = never idle) */
+    /** share of the wall time inside a batch transaction (summed over the lanes: 100 % = one lane never idle, INGEST_LANES × 100 % = all of them) */
     writerBusyPercent: Math.round((seconds / (durationMs / 1000)) * 100),
   };
 }
