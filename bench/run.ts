@@ -59,7 +59,7 @@ const FULL: Settings = {
   overloadWindow: 16,
   warmupMs: 5_000,
   durationMs: 30_000,
-  offeredRecordsPerSecond: 50_000,
+  offeredRecordsPerSecond: 20_000,
   broker: { warmupMs: 2_000, durationMs: 10_000, window: 100 },
   postgres: { sampleRecords: 100_000, minRecords: 200_000, chunkRecords: 2_000 },
   scaling: [1_000, 5_000, 10_000],
