@@ -58,8 +58,12 @@ t.test('every record of a 10-vehicle fleet is acked once and the ledger matches 
   t.equal(summary.drained, 10, 'every vehicle fully acknowledged');
   t.ok(summary.recordsGenerated > 100, `${summary.recordsGenerated} records`);
   t.equal(summary.recordsAcked, summary.recordsGenerated);
-  t.equal(summary.recordsAccepted, summary.recordsGenerated, 'all new: no duplicates, no rejections');
+  // Not "no duplicates": a link drop before an ack arrives makes the T-Box resend (DESIGN 3.2), and how many
+  // messages are in flight at that moment depends on how fast this machine commits. Whatever the speed,
+  // each record is acked once, as new or as a duplicate of its committed first copy, and none is rejected.
+  t.equal(summary.recordsAccepted + summary.recordsDuplicate, summary.recordsGenerated, 'each record acked once, new or duplicate');
   t.equal(summary.recordsRejected, 0);
+  t.comment(`${summary.messagesResent} messages resent after link drops`);
   t.equal(summary.recordsPending, 0);
   t.ok(summary.ackLatencyMs.count === summary.messagesAcked && summary.messagesAcked > 0);
 
