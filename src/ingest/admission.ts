@@ -106,10 +106,10 @@ export function admit(
 
 /**
  * After the insert (DESIGN 3.2: (vin, epoch, seq) is unique for ever): the first candidate of each key the
- * insert kept is fresh and gets allocated; a later one in the same batch is compared with it; the rest
+ * insert kept (`inserted`, or `'all'` when every candidate was new) is fresh and gets allocated; a later one in the same batch is compared with it; the rest
  * were stored by an earlier batch and must be compared with the stored version (`earlier`).
  */
-export function splitInserted(candidates: readonly Candidate[], inserted: ReadonlySet<string>, verdicts: Verdicts): { fresh: Candidate[]; earlier: Candidate[] } {
+export function splitInserted(candidates: readonly Candidate[], inserted: ReadonlySet<string> | 'all', verdicts: Verdicts): { fresh: Candidate[]; earlier: Candidate[] } {
   const firstInBatch = new Map<string, Candidate>();
   const fresh: Candidate[] = [];
   const earlier: Candidate[] = [];
@@ -118,7 +118,7 @@ export function splitInserted(candidates: readonly Candidate[], inserted: Readon
     const first = firstInBatch.get(key);
     if (first) {
       compareRepeat(candidate, first.record, verdicts);
-    } else if (inserted.has(key)) {
+    } else if (inserted === 'all' || inserted.has(key)) {
       firstInBatch.set(key, candidate);
       fresh.push(candidate);
       verdicts.outcomes[candidate.message]!.accepted++;

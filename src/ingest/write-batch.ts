@@ -44,8 +44,8 @@ export interface BatchOutcome {
  * replay changes nothing), update counters, rollups and controls, store every rejection as a dead letter.
  * Returns the acks to send after the commit.
  *
- * Round trips on a pipelined connection: BEGIN + vehicle locks; record insert; (stored versions of
- * repeats, only when there are some); funding, test windows and control locks together; every write and
+ * Round trips on a pipelined connection: BEGIN + vehicle locks; record insert; (stored versions, only
+ * when some records were not new); funding, test windows and control locks together; every write and
  * COMMIT together.
  */
 export async function writeBatch(tx: WriteTransaction, context: BatchContext, messages: readonly PreparedMessage[], nowMs: number): Promise<BatchOutcome> {
@@ -56,12 +56,15 @@ export async function writeBatch(tx: WriteTransaction, context: BatchContext, me
   const verdicts = new Verdicts(messages);
   const candidates = admit(messages, vehicles, runtime, context.catalogVersionId, verdicts);
 
-  // Dedup against the ledger: (vin, epoch, seq) is unique for ever; only inserted rows are allocated.
-  const inserted = await insertRecords(client, candidates.map((c) => c.ledger));
+  // Dedup against the ledger: (vin, epoch, seq) is unique for ever; only inserted rows are allocated. When
+  // the insert count says some records were not new, their stored versions say which rows are this batch's.
+  const keys = candidates.map((c) => c.ledger);
+  const insertedCount = await insertRecords(client, keys);
+  const stored = insertedCount === candidates.length ? null : await findRecords(client, keys);
+  const inserted = stored ? new Set([...stored].filter(([, record]) => record.ours).map(([key]) => key)) : 'all';
   const { fresh, earlier } = splitInserted(candidates, inserted, verdicts);
-  const stored = await findRecords(client, earlier.map((c) => c.ledger));
   for (const candidate of earlier) {
-    const existing = stored.get(recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.record.seq));
+    const existing = stored?.get(recordKey(candidate.ledger.vin, candidate.ledger.epoch, candidate.record.seq));
     if (!existing) throw new Error('a record neither inserted nor stored'); // cannot happen inside one transaction
     compareRepeat(candidate, existing, verdicts);
   }
