@@ -7,6 +7,7 @@ import { parseTrustProxy } from './trust-proxy.js';
  */
 const port = z.coerce.number().int().min(0).max(65535);
 const optionalString = z.string().min(1).optional();
+const MiB = 1_048_576;
 const base64Key32 = z
   .string()
   .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded');
@@ -43,6 +44,21 @@ export const ConfigSchema = z
     BATCH_MAX_MS: z.coerce.number().int().min(0).max(10_000).default(20),
     // Concurrent batch writers (each a pipelined connection); a vehicle always writes through the same one.
     INGEST_LANES: z.coerce.number().int().min(1).max(32).default(4),
+    // Bytes of usage payload ingest may hold (received, not yet committed and acked) before the broker edge
+    // stops taking usage; it takes it again at half (src/ingest/backpressure.ts). At least 1 MiB: four of the
+    // largest messages, and a full 2,000-record batch below the low water. At most 1 GiB: parsed records
+    // take a few times their payload, and the process has to hold them.
+    INGEST_MAX_PENDING_BYTES: z
+      .string()
+      .regex(/^[0-9]+$/, `must be a whole number of bytes, digits only (${64 * MiB} is 64 MiB)`)
+      .transform(Number)
+      .pipe(
+        z
+          .number()
+          .min(MiB, { error: (issue) => `must be at least ${MiB} (1 MiB), got ${String(issue.input)}` })
+          .max(1024 * MiB, { error: (issue) => `must be at most ${1024 * MiB} (1 GiB), got ${String(issue.input)}` }),
+      )
+      .default(64 * MiB),
     // Dead letters (and the payloads no letter points at) older than this many days are deleted hourly.
     DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
     INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),

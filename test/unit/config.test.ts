@@ -75,6 +75,29 @@ t.test('broker limits: deliberate defaults, bounded values', async (t) => {
   t.same(problemsOf({ MQTT_MAX_CONNECTIONS: '0', MQTT_MAX_KEEPALIVE: '65536' }), ['MQTT_MAX_CONNECTIONS', 'MQTT_MAX_KEEPALIVE']);
 });
 
+t.test('INGEST_MAX_PENDING_BYTES: 64 MiB by default, whole bytes from 1 MiB to 1 GiB, a bad value named', async (t) => {
+  t.equal(loadConfig({}).INGEST_MAX_PENDING_BYTES, 67_108_864);
+  t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '1048576' }).INGEST_MAX_PENDING_BYTES, 1_048_576, 'the minimum');
+  t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '1073741824' }).INGEST_MAX_PENDING_BYTES, 1_073_741_824, 'the maximum');
+  t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '' }).INGEST_MAX_PENDING_BYTES, 67_108_864, 'empty is unset');
+  const problem = (value: string) => {
+    try {
+      loadConfig({ INGEST_MAX_PENDING_BYTES: value });
+      return 'accepted';
+    } catch (error) {
+      t.type(error, ConfigError);
+      return (error as ConfigError).problems.join('; ');
+    }
+  };
+  t.equal(problem('1048575'), 'INGEST_MAX_PENDING_BYTES: must be at least 1048576 (1 MiB), got 1048575');
+  t.equal(problem('0'), 'INGEST_MAX_PENDING_BYTES: must be at least 1048576 (1 MiB), got 0');
+  t.equal(problem('1073741825'), 'INGEST_MAX_PENDING_BYTES: must be at most 1073741824 (1 GiB), got 1073741825');
+  t.equal(problem('99999999999999999999'), 'INGEST_MAX_PENDING_BYTES: must be at most 1073741824 (1 GiB), got 100000000000000000000');
+  for (const malformed of ['64MiB', '64 MiB', '-1', '1.5e6', '2097152.5', '0x100000', 'Infinity', 'NaN', ' 2097152', 'lots']) {
+    t.match(problem(malformed), /^INGEST_MAX_PENDING_BYTES: must be a whole number of bytes, digits only/, `${JSON.stringify(malformed)} refused`);
+  }
+});
+
 t.test('grouped variables must come together; empty strings are unset', async (t) => {
   t.throws(() => loadConfig({ MQTT_TLS_CERT: '/tmp/cert.pem' }), /MQTT_TLS_KEY/);
   t.throws(() => loadConfig({ INFLUX_URL: 'http://influx:8086' }), /INFLUX_TOKEN/);
