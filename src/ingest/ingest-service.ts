@@ -16,6 +16,12 @@ export interface IncomingUsage {
   vin: string;
   topic: string;
   payload: Buffer;
+  /**
+   * Called once ingest no longer needs the message: its records committed (or the message dead-lettered)
+   * and its ack handed to the broker. Not when the broker confirms the ack: an external broker's
+   * confirmation comes through the connection the back-pressure gate may be holding (issue 11).
+   */
+  onWritten?(): void;
 }
 
 export interface IngestOptions {
@@ -38,7 +44,7 @@ export interface IngestOptions {
   maxMs: number;
 }
 
-interface Pending extends PreparedMessage {
+interface Pending extends PreparedMessage, Pick<IncomingUsage, 'onWritten'> {
   records: number;
   resolve(): void;
   reject(error: Error): void;
@@ -67,6 +73,8 @@ export function createIngest(options: IngestOptions) {
   const lanes: Lane[] = Array.from({ length: Math.max(1, options.lanes) }, () => ({ pending: [], records: 0, timer: null, writing: null }));
   let pendingRecords = 0;
   let stopping = false;
+  // Acks handed to the broker and not yet confirmed: the lanes do not wait for them (see acknowledge).
+  const acking = new Set<Promise<void>>();
 
   function submit(usage: IncomingUsage): Promise<void> {
     const receivedAtMs = clock.now();
@@ -170,7 +178,7 @@ export function createIngest(options: IngestOptions) {
     metrics.messagesRejected.inc(outcome.counts.messagesRejected);
     const oldest = Math.min(...batch.map((m) => m.receivedAtMs));
     metrics.lagSeconds.set(Math.max(0, clock.now() - oldest) / 1000);
-    await Promise.all(batch.map((message, i) => acknowledge(message, outcome.acks[i]!)));
+    batch.forEach((message, i) => acknowledge(message, outcome.acks[i]!));
     void options.outbox.send(outcome.outbox);
   }
 
@@ -183,17 +191,30 @@ export function createIngest(options: IngestOptions) {
     // The ack must go out even if the dead letter cannot be stored: the device keeps the message (retryable).
     await untilNotTransient(() => insertDeadLetters(pool, [deadLetter])).catch((failure: unknown) => log.error({ err: describe(failure), vin: message.vin }, 'dead letter could not be stored'));
     const sha = message.parsed.ok ? sha256Prefix(message.payload) : message.parsed.payloadSha256;
-    await acknowledge(message, messageErrorAck({ code: 'INTERNAL_ERROR', message: reason, retryable: true, batch: message.parsed.batch, payloadSha256: sha }, formatInstant(clock.now(), options.runtime.timezone)));
+    acknowledge(message, messageErrorAck({ code: 'INTERNAL_ERROR', message: reason, retryable: true, batch: message.parsed.batch, payloadSha256: sha }, formatInstant(clock.now(), options.runtime.timezone)));
   }
 
-  async function acknowledge(message: Pending, ack: Ack): Promise<void> {
+  /**
+   * Hands the ack to the broker; the message's promise settles when the broker confirms it. The lane goes
+   * on meanwhile: a slow device (embedded) or a connection held by the back-pressure gate (external: the
+   * confirmation is a packet queued behind the held message) must not stop the writing that reopens the
+   * gate (issue 11). Only the settle functions are kept until then, not the message and its records.
+   */
+  function acknowledge(message: Pending, ack: Ack): void {
+    const { resolve, reject } = message;
+    let published: Promise<void>;
     try {
-      await options.publishAck(ackTopic(message.vin), JSON.stringify(ack));
-      message.resolve();
+      published = options.publishAck(ackTopic(message.vin), JSON.stringify(ack));
     } catch (error) {
-      // The ledger has the records; the device resends and gets duplicates acked.
-      message.reject(error instanceof Error ? error : new Error(String(error)));
+      published = Promise.reject(error instanceof Error ? error : new Error(String(error)));
     }
+    message.onWritten?.();
+    const settled = published.then(resolve, (error: unknown) => {
+      // The ledger has the records; the device resends and gets duplicates acked.
+      reject(error instanceof Error ? error : new Error(String(error)));
+    });
+    acking.add(settled);
+    void settled.finally(() => acking.delete(settled));
   }
 
   return {
@@ -204,12 +225,16 @@ export function createIngest(options: IngestOptions) {
       const month = monthOf(nowMs, options.runtime.timezone);
       await untilNotTransient(() => partitions.create([month, nextMonth(month)]));
     },
-    /** Writes what is pending, then resolves. New messages are still taken while it runs. */
+    /** Writes what is pending and waits for its acks, then resolves. New messages are still taken while it runs. */
     async stop(): Promise<void> {
       stopping = true;
       for (;;) {
         const busy = lanes.filter((lane) => lane.writing || lane.pending.length > 0);
-        if (busy.length === 0) return;
+        if (busy.length === 0) {
+          if (acking.size === 0) return;
+          await Promise.all(acking);
+          continue;
+        }
         for (const lane of busy) {
           if (lane.timer) clearTimeout(lane.timer);
           lane.timer = null;
