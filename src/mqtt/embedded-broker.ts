@@ -28,7 +28,32 @@ export interface UsagePublish {
   vin: string;
   payload: Buffer;
   qos: number;
+  /** Gives the message's room in the usage gate back (idempotent): call when ingest no longer holds it. */
+  release(): void;
 }
+
+/**
+ * Ingest's back-pressure gate (src/ingest/backpressure.ts) as the broker edge uses it: a usage message is
+ * offered with its size and goes on to `onUsage` only once admitted (at once while there is room).
+ */
+export interface UsageGate {
+  enter(bytes: number, admitted: (ticket: UsageTicket) => void): UsageTicket;
+}
+
+export interface UsageTicket {
+  readonly admitted: boolean;
+  /** Admitted: frees its room. Waiting: withdraws it, it is never admitted. */
+  release(): void;
+}
+
+/** Without a gate every message is admitted at once and there is nothing to give back. */
+export const NO_GATE: UsageGate = {
+  enter(_bytes, admitted) {
+    const ticket: UsageTicket = { admitted: true, release: () => undefined };
+    admitted(ticket);
+    return ticket;
+  },
+};
 
 export interface EmbeddedBrokerOptions {
   host: string;
@@ -54,6 +79,12 @@ export interface EmbeddedBrokerOptions {
    * PUBACKs before it stores anything and a crash would otherwise drop acknowledged usage (DESIGN 3.2).
    */
   onUsage?(message: UsagePublish): Promise<void>;
+  /**
+   * Issue 11: a usage publish waits for room here before `onUsage`. While it waits aedes reads nothing
+   * more from that device's socket (it reads again only when every packet of its last read is handled),
+   * so a full ingest stops reading the devices that publish, and TCP holds them back.
+   */
+  gate?: UsageGate;
   /** A device finished CONNECT: the place to (re)send its retained rules and controls. */
   onDeviceReady?(vin: string): void;
 }
@@ -75,6 +106,7 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
   const maxConnections = options.maxConnections ?? 20_000;
   const maxKeepalive = options.maxKeepaliveSeconds ?? 1200;
   const metrics = options.metrics;
+  const gate = options.gate ?? NO_GATE;
   // What preConnect saw and authenticate (which can set a return code) acts on.
   const connectRefusals = new WeakMap<Client, { code: number; reason: string; message: string }>();
   // The device's own address, for connections that come straight from it.
@@ -144,11 +176,25 @@ export async function startEmbeddedBroker(options: EmbeddedBrokerOptions): Promi
       if (decision !== 'allow') return callback(new Error(decision === 'forbidden' ? `publish to ${packet.topic} not allowed` : 'retained usage not allowed'));
       const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
       if (payload.length > MAX_USAGE_PAYLOAD_BYTES) return callback(new Error('usage payload too large'));
-      if (!options.onUsage) return callback(null);
-      options.onUsage({ vin: client.id, payload, qos: packet.qos }).then(
-        () => callback(null),
-        (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
-      );
+      const onUsage = options.onUsage;
+      if (!onUsage) return callback(null);
+      const deliver = (ticket: UsageTicket) =>
+        onUsage({ vin: client.id, payload, qos: packet.qos, release: () => ticket.release() }).then(
+          () => callback(null),
+          (error: unknown) => callback(error instanceof Error ? error : new Error(String(error))),
+        );
+      // A device that goes away while its publish waits is withdrawn from the line: nothing was PUBACKed
+      // or acked, it resends when it is back (DESIGN 3.2).
+      const conn = client.conn;
+      const withdraw = () => {
+        ticket.release();
+        callback(new Error('connection closed while ingest was full'));
+      };
+      const ticket = gate.enter(payload.length, (admitted) => {
+        conn.off('close', withdraw);
+        void deliver(admitted);
+      });
+      if (!ticket.admitted) conn.once('close', withdraw);
     },
     authorizeSubscribe(client, subscription, callback) {
       // [MQTT-3.9.3]: a refused filter gets return code 0x80 in the SUBACK.

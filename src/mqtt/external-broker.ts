@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
 import type { Logger } from 'pino';
 import { sharedUsageFilter, vinOfUsageTopic } from './topics.js';
-import type { UsagePublish } from './embedded-broker.js';
+import { NO_GATE, type UsageGate, type UsagePublish, type UsageTicket } from './embedded-broker.js';
 
 export interface ExternalBrokerOptions {
   url: string;
@@ -12,6 +12,8 @@ export interface ExternalBrokerOptions {
   shareGroup: string;
   logger: Logger;
   onUsage(message: UsagePublish): Promise<void>;
+  /** Issue 11: a usage message waits for room here before `onUsage`, and its PUBACK with it. */
+  gate?: UsageGate;
   /** Called after every (re)connect and subscription: republish retained state (DESIGN 3.3). */
   onConnected(): void;
 }
@@ -28,6 +30,15 @@ export interface ExternalBroker {
  * Messages are taken in bulk — mqtt.js PUBACKs on receipt, so many are in flight and batches fill —
  * and safety comes from the end-to-end ack (DESIGN 3.2): an uncommitted record is never acked and the
  * T-Box resends it. Holding each PUBACK until the commit would serialise delivery to one message per batch.
+ *
+ * Except when ingest is full (issue 11): a message the gate does not admit keeps its PUBACK (mqtt.js sends
+ * it when `handleMessage` calls back) until the gate reopens. mqtt.js handles one inbound packet at a time,
+ * so nothing behind it is read either: the broker's inflight window for this client fills (Mosquitto's
+ * `max_inflight_messages`) and TCP pushes back, and the broker keeps the rest. PINGRESPs wait too, so a
+ * hold longer than 1.5 × keepalive (45 s) ends in a reconnect; the held message is then withdrawn, never
+ * PUBACKed, and comes again (redelivered by the broker or resent by the T-Box). Acks still go out while
+ * the connection is held: the gate counts a message as written once its ack is handed to mqtt.js, not
+ * when the broker confirms it (that confirmation is one of the packets held behind).
  */
 export async function connectExternalBroker(options: ExternalBrokerOptions): Promise<ExternalBroker> {
   const log = options.logger.child({ component: 'mqtt-external' });
@@ -56,12 +67,28 @@ export async function connectExternalBroker(options: ExternalBrokerOptions): Pro
   });
   client.on('reconnect', () => log.warn('reconnecting to the broker'));
   client.on('error', (error) => log.warn({ err: error.message }, 'broker connection error'));
-  client.on('message', (topic, payload, packet) => {
+  const gate = options.gate ?? NO_GATE;
+  // Messages waiting for the gate (one at most: nothing is read behind it), withdrawn when the connection goes.
+  const held = new Set<UsageTicket>();
+  client.handleMessage = (packet, callback) => {
     // A retained usage message replayed on subscribe was already delivered live (ingest dedups anyway).
-    if (packet.retain) return;
-    const vin = vinOfUsageTopic(topic);
-    if (!vin) return;
-    options.onUsage({ vin, payload, qos: packet.qos }).catch((error: unknown) => log.warn({ vin, err: error instanceof Error ? error.message : String(error) }, 'usage not acknowledged; the device will resend'));
+    const vin = packet.retain ? null : vinOfUsageTopic(packet.topic);
+    if (!vin) return callback();
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload);
+    const ticket = gate.enter(payload.length, (admitted) => {
+      held.delete(admitted);
+      options
+        .onUsage({ vin, payload, qos: packet.qos, release: () => admitted.release() })
+        .catch((error: unknown) => log.warn({ vin, err: error instanceof Error ? error.message : String(error) }, 'usage not acknowledged; the device will resend'));
+      callback(); // the PUBACK, and the next packet
+    });
+    if (!ticket.admitted) held.add(ticket);
+  };
+  client.on('close', () => {
+    // This connection's packet pump is gone with it: a held callback must never run (mqtt.js would queue
+    // its PUBACK for the next connection, where the packet id means nothing).
+    for (const ticket of held) ticket.release();
+    held.clear();
   });
 
   await new Promise<void>((resolve, reject) => {
