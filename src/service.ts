@@ -4,7 +4,7 @@ import type { FastifyZodInstance } from './api/types.js';
 import { loadCatalog } from './catalog/index.js';
 import { recordCatalogVersion } from './catalog/repository.js';
 import { checkCatalogCompatibility } from './catalog/compatibility.js';
-import { startEmbeddedBroker, type EmbeddedBroker } from './mqtt/embedded-broker.js';
+import { startEmbeddedBroker, type EmbeddedBroker, type UsagePublish } from './mqtt/embedded-broker.js';
 import { rulesTopic, usageTopic } from './mqtt/topics.js';
 import { connectExternalBroker, type ExternalBroker } from './mqtt/external-broker.js';
 import { createBrokerMetrics } from './mqtt/metrics.js';
@@ -21,6 +21,7 @@ import { deleteDeadLettersBefore } from './ledger/repository.js';
 import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
 import { createDeviceSync } from './controls/device-sync.js';
 import { createFundingSweeper } from './controls/funding-sweeper.js';
+import { createBackpressureGate, type GateState } from './ingest/backpressure.js';
 import { createIngest, type Ingest } from './ingest/ingest-service.js';
 import { createIngestMetrics } from './ingest/metrics.js';
 import { compileRuntime, type CatalogRuntime } from './catalog/runtime.js';
@@ -48,6 +49,8 @@ export interface Service {
   pool: Pool;
   broker: EmbeddedBroker | null;
   ingest: Ingest;
+  /** the back-pressure gate in front of ingest (issue 11), read-only */
+  ingestGate: GateState;
   runtime: CatalogRuntime;
   /** Periodic jobs, also callable directly (tests, operators). */
   jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number> };
@@ -114,6 +117,12 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const writerPool = createPool(databaseUrl, config.INGEST_LANES, { pipeline: true });
     writerPool.on('error', (error) => logger.warn({ err: error.message }, 'idle ingest connection failed'));
     cleanups.push(() => writerPool.end());
+    // Issue 11: at most INGEST_MAX_PENDING_BYTES of usage payload inside ingest; above it the broker edge
+    // stops taking usage until half of it is written (src/ingest/README.md, Back-pressure).
+    const gate = createBackpressureGate({
+      maxPendingBytes: config.INGEST_MAX_PENDING_BYTES,
+      onChange: (open, state) => logger.debug({ component: 'ingest', pendingBytes: state.pendingBytes, waiting: state.waiting }, open ? 'ingest gate open: taking usage again' : 'ingest gate closed: usage held at the broker'),
+    });
     const ingest = createIngest({
       pool,
       writerPool,
@@ -123,12 +132,14 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       clock,
       logger,
       outbox,
-      metrics: createIngestMetrics(metrics),
+      metrics: createIngestMetrics(metrics, gate),
       publishAck: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
       maxRecords: config.BATCH_MAX_RECORDS,
       maxMs: config.BATCH_MAX_MS,
     });
     await ingest.prepare();
+    // An admitted message gives its room back once ingest has written it (or, failing that, when it settles).
+    const submitUsage = ({ vin, payload, release }: UsagePublish) => ingest.submit({ vin, topic: usageTopic(vin), payload, onWritten: release }).finally(release);
     const syncDevice = createDeviceSync({ pool, publisher, rulesPayload: runtime.rulesPayload, logger, formatAt });
     if (!config.MQTT_URL) {
       broker = await startEmbeddedBroker({
@@ -141,7 +152,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         logger,
         metrics: createBrokerMetrics(metrics),
         authenticateDevice: (vin, secret, source) => deviceAuth.authenticate(vin, secret, source),
-        onUsage: ({ vin, payload }) => ingest.submit({ vin, topic: usageTopic(vin), payload }),
+        onUsage: submitUsage,
+        gate,
         onDeviceReady: (vin) => void syncDevice(vin),
       });
       const embeddedBroker = broker;
@@ -171,7 +183,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         password: config.MQTT_PASSWORD,
         shareGroup: config.MQTT_SHARE_GROUP,
         logger,
-        onUsage: ({ vin, payload }) => ingest.submit({ vin, topic: usageTopic(vin), payload }),
+        onUsage: submitUsage,
+        gate,
         onConnected: republish,
       });
       const externalBroker = external;
@@ -262,6 +275,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       pool,
       broker,
       ingest,
+      ingestGate: gate,
       runtime,
       jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,

@@ -26,6 +26,8 @@ export interface GateState {
   readonly pendingBytes: number;
   /** messages offered and not yet admitted (held at the broker edge) */
   readonly waiting: number;
+  /** times the gate closed since it was made */
+  readonly closures: number;
   readonly maxPendingBytes: number;
   readonly lowWaterBytes: number;
 }
@@ -70,6 +72,7 @@ export function createBackpressureGate(options: GateOptions): BackpressureGate {
   let waiting = 0;
   let withdrawn = 0;
   let dispatching = false;
+  let closures = 0;
 
   const state = {
     get open() {
@@ -80,6 +83,9 @@ export function createBackpressureGate(options: GateOptions): BackpressureGate {
     },
     get waiting() {
       return waiting;
+    },
+    get closures() {
+      return closures;
     },
     maxPendingBytes: high,
     lowWaterBytes: low,
@@ -111,6 +117,7 @@ export function createBackpressureGate(options: GateOptions): BackpressureGate {
         pending += entry.bytes;
         if (pending > high) {
           open = false;
+          closures++;
           options.onChange?.(false, state);
         }
         const callback = entry.onAdmitted!;

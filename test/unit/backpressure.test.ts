@@ -28,6 +28,7 @@ t.test('closes above the high water, reopens at the low water, not in between', 
   t.equal(gate.pendingBytes, 40);
   t.equal(gate.open, true);
   t.same(changes, [[false, 120], [true, 30]]);
+  t.equal(gate.closures, 1);
   tickets[2]!.release();
   t.equal(gate.pendingBytes, 40, 'a second release changes nothing');
 });
