@@ -30,8 +30,8 @@ interface LoadVehicle {
   nextSeq: number;
   nextBatch: number;
   conn: DeviceConnection;
-  /** batch → publish time (performance.now) and record count */
-  inflight: Map<number, { sentAt: number; records: number }>;
+  /** batch → publish time (performance.now) and record count; `flood` for the outage phase's messages */
+  inflight: Map<number, { sentAt: number; records: number; flood?: boolean }>;
   templateOffset: number;
 }
 
@@ -51,6 +51,8 @@ let templates: Flow[] = [];
 const vehicles: LoadVehicle[] = [];
 const totals = { accepted: 0, duplicates: 0, rejected: 0, messageErrors: 0 };
 let phase: Phase | null = null;
+/** The outage phase (bench/outage.ts): messages built before the database stalls, published at once. */
+const flood = { prepared: [] as Array<{ vehicle: LoadVehicle; batch: number; payload: string; records: number }>, offered: 0, acked: 0, accepted: 0, messageErrors: 0 };
 
 /** Flows from the simulator's traffic model, kept relative to their minute, to stamp with the current time. */
 async function buildTemplates(seed: string): Promise<void> {
@@ -68,11 +70,11 @@ async function buildTemplates(seed: string): Promise<void> {
   templates = out;
 }
 
-function nextPayload(vehicle: LoadVehicle): { batch: number; payload: string } {
+function nextPayload(vehicle: LoadVehicle, recordsPerMessage = RECORDS_PER_MESSAGE): { batch: number; payload: string } {
   // Records of the last two minutes: never in the future, always after the activation a month ago.
   const base = Date.now() - 60_000;
   const records: SimRecord[] = [];
-  for (let i = 0; i < RECORDS_PER_MESSAGE; i++) {
+  for (let i = 0; i < recordsPerMessage; i++) {
     const t = templates[(vehicle.templateOffset + vehicle.nextSeq) % templates.length]!;
     records.push({ ...t, seq: vehicle.nextSeq++, startMs: base + t.startMs, endMs: base + t.endMs });
   }
@@ -92,6 +94,11 @@ function onAck(vehicle: LoadVehicle, payload: Buffer): void {
   const sent = vehicle.inflight.get(ack.batch);
   if (!sent) return;
   vehicle.inflight.delete(ack.batch);
+  if (sent.flood) {
+    flood.acked++;
+    flood.accepted += ack.accepted ?? 0;
+    if (ack.error) flood.messageErrors++;
+  }
   if (ack.error) totals.messageErrors++;
   totals.accepted += ack.accepted ?? 0;
   totals.duplicates += ack.duplicates ?? 0;
@@ -105,8 +112,8 @@ function onAck(vehicle: LoadVehicle, payload: Buffer): void {
   phase?.onAck?.(vehicle);
 }
 
-async function connect(list: Array<{ vin: string; secret: string }>, concurrency: number) {
-  const transport = mqttTransport({ url: mqttUrl, connectTimeoutMs: 30_000 });
+async function connect(list: Array<{ vin: string; secret: string }>, concurrency: number, keepaliveSeconds?: number) {
+  const transport = mqttTransport({ url: mqttUrl, connectTimeoutMs: 30_000, ...(keepaliveSeconds ? { keepaliveSeconds } : {}) });
   const started = performance.now();
   let failed = 0;
   const seedRng = createRng(`bench-epochs/${Date.now()}`);
@@ -246,6 +253,45 @@ async function onceEach(args: { vehicles: number; spreadMs: number; timeoutMs: n
   return { seconds: (performance.now() - started) / 1000, acked: p.ackedMessages, latency: p.latency.summary(), leftInFlight: left, generatorCpuSeconds: (cpu.user + cpu.system) / 1e6, generatorRssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
 }
 
+/** The outage phase, before the stall: `messagesPerVehicle` messages for each of the first `vehicles`, built now. */
+function prepareFlood(args: { vehicles: number; messagesPerVehicle: number; recordsPerMessage: number }) {
+  const fleet = vehicles.slice(0, args.vehicles);
+  flood.prepared = [];
+  Object.assign(flood, { offered: 0, acked: 0, accepted: 0, messageErrors: 0 });
+  let bytes = 0;
+  // Round-robin, so that every vehicle has its first messages in flight before any has its last.
+  for (let m = 0; m < args.messagesPerVehicle; m++) {
+    for (const vehicle of fleet) {
+      const { batch, payload } = nextPayload(vehicle, args.recordsPerMessage);
+      flood.prepared.push({ vehicle, batch, payload, records: args.recordsPerMessage });
+      bytes += Buffer.byteLength(payload);
+    }
+  }
+  return { vehicles: fleet.length, messages: flood.prepared.length, records: flood.prepared.length * args.recordsPerMessage, bytes };
+}
+
+/** Publishes every prepared message at once (QoS 1), whatever the window: what the broker edge must hold back. */
+async function floodPublish() {
+  const started = performance.now();
+  const list = flood.prepared;
+  flood.prepared = [];
+  for (let i = 0; i < list.length; i++) {
+    const { vehicle, batch, payload, records } = list[i]!;
+    vehicle.inflight.set(batch, { sentAt: performance.now(), records, flood: true });
+    vehicle.conn.publish(usageTopic(vehicle.vin), payload, 1);
+    flood.offered++;
+    if (i % 1_000 === 999) await new Promise((resolve) => setImmediate(resolve)); // acks and socket writes meanwhile
+  }
+  return { offered: flood.offered, seconds: (performance.now() - started) / 1000, generatorRssMiB: Math.round(process.memoryUsage().rss / 2 ** 20) };
+}
+
+/** Waits until every flood message is acked (or the timeout). */
+async function floodAcked(args: { timeoutMs: number }) {
+  const started = performance.now();
+  while (flood.acked < flood.offered && performance.now() - started < args.timeoutMs) await new Promise((resolve) => setTimeout(resolve, 100));
+  return { offered: flood.offered, acked: flood.acked, accepted: flood.accepted, messageErrors: flood.messageErrors, seconds: (performance.now() - started) / 1000 };
+}
+
 /** The broker alone: one publisher, one subscriber, QoS 1 both ways, the same 50-record messages. */
 async function brokerRaw(args: { url: string; warmupMs: number; durationMs: number; window: number }) {
   const sub = await mqtt.connectAsync(args.url, { clientId: 'bench-sub', protocolVersion: 4, reconnectPeriod: 0 });
@@ -285,11 +331,14 @@ async function brokerRaw(args: { url: string; warmupMs: number; durationMs: numb
 
 type Command =
   | { cmd: 'init'; mqttUrl: string; seed: string }
-  | { cmd: 'connect'; vehicles: Array<{ vin: string; secret: string }>; concurrency: number }
+  | { cmd: 'connect'; vehicles: Array<{ vin: string; secret: string }>; concurrency: number; keepaliveSeconds?: number }
   | ({ cmd: 'maxLoad' } & Parameters<typeof maxLoad>[0])
   | ({ cmd: 'fixedRate' } & Parameters<typeof fixedRate>[0])
   | ({ cmd: 'onceEach' } & Parameters<typeof onceEach>[0])
   | ({ cmd: 'brokerRaw' } & Parameters<typeof brokerRaw>[0])
+  | ({ cmd: 'prepareFlood' } & Parameters<typeof prepareFlood>[0])
+  | { cmd: 'flood' }
+  | ({ cmd: 'floodAcked' } & Parameters<typeof floodAcked>[0])
   | { cmd: 'totals' }
   | { cmd: 'disconnectAll' }
   | { cmd: 'close' };
@@ -301,7 +350,7 @@ async function handle(command: Command): Promise<unknown> {
       await buildTemplates(command.seed);
       return { templates: templates.length };
     case 'connect':
-      return connect(command.vehicles, command.concurrency);
+      return connect(command.vehicles, command.concurrency, command.keepaliveSeconds);
     case 'maxLoad':
       return maxLoad(command);
     case 'fixedRate':
@@ -310,6 +359,12 @@ async function handle(command: Command): Promise<unknown> {
       return onceEach(command);
     case 'brokerRaw':
       return brokerRaw(command);
+    case 'prepareFlood':
+      return prepareFlood(command);
+    case 'flood':
+      return floodPublish();
+    case 'floodAcked':
+      return floodAcked(command);
     case 'totals':
       return { ...totals, vehicles: vehicles.length, seqs: vehicles.reduce((n, v) => n + v.nextSeq, 0) };
     case 'disconnectAll': {

@@ -55,6 +55,14 @@ export function formatReport(r: Record<string, any>): string {
     const rssTarget = last.vehicles >= 10_000 ? last.rssMiB <= 500 : null;
     lines.push(`  ${'10,000 connected vehicles, RSS ≤ 500 MiB'.padEnd(54)} ${''.padEnd(46)} ${quick ? 'n/a (quick: 1,000 vehicles)' : verdict(rssTarget)}`);
   }
+  if (r.outage) {
+    // bench/outage.ts (issue 11): the database stalled, far more usage offered than INGEST_MAX_PENDING_BYTES.
+    const o = r.outage;
+    lines.push(`Outage: database stalled ${n(o.stalledSeconds, 1)} s, ${n(o.messagesOffered)} messages (${n(o.offeredMiB)} MiB) offered by ${n(o.vehicles)} vehicles at once`);
+    row('  service RSS while stalled (before → peak)', `${n(o.rssBeforeMiB)} → ${n(o.peakRssMiB)} MiB; pending ${n(o.peakPendingMiB, 1)} MiB, gate ${o.gateClosed ? 'closed' : 'never closed'}`, `bound ${n(o.boundMiB)} MiB of payload`);
+    row('  after the database returns: acked', `${n(o.recoveredAcked)} / ${n(o.messagesOffered)} in ${n(o.recoverySeconds, 1)} s`, `all acked: ${verdict(o.recoveredAcked === o.messagesOffered)}`);
+    row('  service RSS peak while catching up', `${n(o.recoveryPeakRssMiB)} MiB`);
+  }
   if (r.exactlyOnce) {
     lines.push(`Ledger check: ${n(r.exactlyOnce.ledgerRecords)} records in usage_records, ${n(r.exactlyOnce.acceptedByAcks)} accepted by acks: ${r.exactlyOnce.equal ? 'equal' : 'DIFFERENT'}`);
   }

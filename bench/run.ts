@@ -12,6 +12,7 @@ import { floorFigures, floorLogLines, floorSettings, measureExactlyOnceFloor } f
 import { cpuBetween, memoryMiB, processTree, rssWatcher, sampleCpu, type CpuSample } from './proc-stats.js';
 import { measurePostgresBulk, type BulkLoadResult } from './raw-postgres.js';
 import { formatReport } from './report.js';
+import { outageVehicles, runOutagePhase } from './outage.js';
 import { startBenchService, type BenchService } from './service-process.js';
 
 /**
@@ -68,7 +69,7 @@ const FULL: Settings = {
   connectConcurrency: 200,
 };
 
-const PHASES = ['broker', 'max', 'fixed', 'postgres', 'scaling'] as const;
+const PHASES = ['broker', 'max', 'fixed', 'postgres', 'scaling', 'outage'] as const;
 type PhaseName = (typeof PHASES)[number];
 
 const log = (line: string) => process.stderr.write(`${new Date().toISOString().slice(11, 19)} ${line}\n`);
@@ -160,7 +161,7 @@ async function main(): Promise<void> {
     const tree = () => (svc.embeddedPostgres ? processTree(svc.pid) : [svc.pid]);
     await generator.call({ cmd: 'init', mqttUrl: svc.mqttUrl, seed: 'bench' });
 
-    const fleetSize = Math.max(settings.loadVehicles, phases.has('scaling') ? Math.max(...settings.scaling) : 0);
+    const fleetSize = Math.max(settings.loadVehicles, phases.has('scaling') ? Math.max(...settings.scaling) : 0, phases.has('outage') ? outageVehicles(settings.mode) : 0);
     log(`registering ${fleetSize.toLocaleString('en-US')} vehicles through the admin API`);
     const admin = adminClient(svc.httpUrl, svc.adminToken);
     const activatedAt = formatTimestamp(Date.now() - 30 * 86_400_000);
@@ -342,6 +343,12 @@ async function main(): Promise<void> {
         log(`  RSS ${step.rssIdleMiB} MiB idle, ${step.rssMiB} MiB peak; CPU ${step.cpuPercent} % (PostgreSQL ${step.postgresCpuPercent ?? '?'} %); ${step.messagesAcked}/${n} acked, p99 ${step.ackP99Ms} ms`);
       }
       results.scaling = steps;
+    }
+
+    // ---- outage: the database stalled under far more usage than the ingest bound (bench/outage.ts) ----
+    if (phases.has('outage')) {
+      results.outage = await runOutagePhase({ mode: settings.mode, svc, generator, fleet, serviceEnv, connectConcurrency: settings.connectConcurrency, log });
+      connected = 0;
     }
 
     // ---- exactly once, as a sanity check of the run itself --------------------------------------

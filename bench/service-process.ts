@@ -26,8 +26,11 @@ export interface BenchService {
   /** true when PostgreSQL runs as a child of the service (its CPU can be measured) */
   embeddedPostgres: boolean;
   output(): string;
-  /** Stops the process and starts a fresh one on the same ports and database (pid and spawnedAtMs change). */
-  restart(): Promise<void>;
+  /**
+   * Stops the process and starts a fresh one on the same ports and database (pid and spawnedAtMs change),
+   * with `extraEnv` over the environment for this start only.
+   */
+  restart(extraEnv?: Record<string, string>): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -77,9 +80,9 @@ export async function startBenchService(options: BenchServiceOptions = {}): Prom
   };
 
   /** Spawns the service and waits until /ready answers 200. */
-  const launch = async () => {
+  const launch = async (extraEnv: Record<string, string> = {}) => {
     const spawnedAtMs = Date.now();
-    const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child: ChildProcess = spawn(process.execPath, args, { cwd: PROJECT_ROOT, env: { ...env, ...extraEnv }, stdio: ['ignore', 'pipe', 'pipe'] });
     child.stdout!.on('data', keep);
     child.stderr!.on('data', keep);
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -119,9 +122,9 @@ export async function startBenchService(options: BenchServiceOptions = {}): Prom
     adminToken,
     embeddedPostgres: !scratch,
     output: () => output,
-    async restart() {
+    async restart(extraEnv) {
       await terminate(current);
-      current = await launch();
+      current = await launch(extraEnv);
       service.pid = current.child.pid!;
       service.spawnedAtMs = current.spawnedAtMs;
       if (!scratch) {
