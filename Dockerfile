@@ -36,4 +36,4 @@ COPY src/web/assets ./src/web/assets
 RUN mkdir -p /var/lib/mqtt-credentials && chown 1883:1883 /var/lib/mqtt-credentials && chmod 0700 /var/lib/mqtt-credentials
 USER node
 EXPOSE 3000 1883
-CMD ["node", "--enable-source-maps", "--max-semi-space-size=32", "dist/src/server.js"]
+CMD ["node", "--enable-source-maps", "--max-semi-space-size=32", "--max-old-space-size=512", "dist/src/server.js"]

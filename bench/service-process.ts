@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { freePort } from '../src/shared/db/embedded.js';
-import { PROJECT_ROOT } from '../src/shared/paths.js';
+import { PROJECT_ROOT, startNodeFlags } from '../src/shared/paths.js';
 
 /**
  * The service under test: the built `dist/src/server.js` (what `npm start` runs) as its own process, on
@@ -69,8 +69,8 @@ export async function startBenchService(options: BenchServiceOptions = {}): Prom
     env.MQTT_PLAINTEXT = 'behind-tls-proxy';
   }
   Object.assign(env, options.env);
-  // Exactly `npm start`'s flags (a young generation sized for batches of thousands of records: less GC).
-  const args = ['--enable-source-maps', '--max-semi-space-size=32'];
+  // Exactly `npm start`'s flags (package.json): a young generation sized for batches, a capped old generation.
+  const args = startNodeFlags();
   if (options.cpuProfileDir) args.push('--cpu-prof', `--cpu-prof-dir=${options.cpuProfileDir}`);
   args.push(path.join(PROJECT_ROOT, 'dist/src/server.js'));
   const httpUrl = `http://127.0.0.1:${port}`;

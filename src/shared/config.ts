@@ -58,7 +58,7 @@ export const ConfigSchema = z
           .min(MiB, { error: (issue) => `must be at least ${MiB} (1 MiB), got ${String(issue.input)}` })
           .max(1024 * MiB, { error: (issue) => `must be at most ${1024 * MiB} (1 GiB), got ${String(issue.input)}` }),
       )
-      .default(64 * MiB),
+      .default(16 * MiB),
     // Dead letters (and the payloads no letter points at) older than this many days are deleted hourly.
     DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
     INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),

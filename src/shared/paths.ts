@@ -1,4 +1,4 @@
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -10,4 +10,15 @@ function findRoot(start: string): string {
     if (existsSync(path.join(dir, 'package.json')) && existsSync(path.join(dir, 'migrations'))) return dir;
     if (path.dirname(dir) === dir) throw new Error(`project root not found above ${start}`);
   }
+}
+
+/**
+ * The node flags of `npm start` (package.json `scripts.start`), for the bench and tests that spawn the
+ * built service "exactly as `npm start` does": one place says how the service runs.
+ */
+export function startNodeFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(PROJECT_ROOT, 'package.json'), 'utf8')) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? '').split(/\s+/);
+  if (words[0] !== 'node') throw new Error(`package.json scripts.start must start with node, got ${JSON.stringify(pkg.scripts?.start)}`);
+  return words.slice(1).filter((word) => word.startsWith('--'));
 }

@@ -75,11 +75,11 @@ t.test('broker limits: deliberate defaults, bounded values', async (t) => {
   t.same(problemsOf({ MQTT_MAX_CONNECTIONS: '0', MQTT_MAX_KEEPALIVE: '65536' }), ['MQTT_MAX_CONNECTIONS', 'MQTT_MAX_KEEPALIVE']);
 });
 
-t.test('INGEST_MAX_PENDING_BYTES: 64 MiB by default, whole bytes from 1 MiB to 1 GiB, a bad value named', async (t) => {
-  t.equal(loadConfig({}).INGEST_MAX_PENDING_BYTES, 67_108_864);
+t.test('INGEST_MAX_PENDING_BYTES: 16 MiB by default, whole bytes from 1 MiB to 1 GiB, a bad value named', async (t) => {
+  t.equal(loadConfig({}).INGEST_MAX_PENDING_BYTES, 16_777_216);
   t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '1048576' }).INGEST_MAX_PENDING_BYTES, 1_048_576, 'the minimum');
   t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '1073741824' }).INGEST_MAX_PENDING_BYTES, 1_073_741_824, 'the maximum');
-  t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '' }).INGEST_MAX_PENDING_BYTES, 67_108_864, 'empty is unset');
+  t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '' }).INGEST_MAX_PENDING_BYTES, 16_777_216, 'empty is unset');
   const problem = (value: string) => {
     try {
       loadConfig({ INGEST_MAX_PENDING_BYTES: value });
