@@ -75,6 +75,13 @@ t.test('broker limits: deliberate defaults, bounded values', async (t) => {
   t.same(problemsOf({ MQTT_MAX_CONNECTIONS: '0', MQTT_MAX_KEEPALIVE: '65536' }), ['MQTT_MAX_CONNECTIONS', 'MQTT_MAX_KEEPALIVE']);
 });
 
+t.test('INGEST_LANES: 4 by default, whole numbers from 1 to 32', async (t) => {
+  t.equal(loadConfig({}).INGEST_LANES, 4);
+  t.equal(loadConfig({ INGEST_LANES: '1' }).INGEST_LANES, 1, 'one lane: the single-writer path');
+  t.equal(loadConfig({ INGEST_LANES: '32' }).INGEST_LANES, 32);
+  for (const bad of ['0', '33', '-1', '2.5', 'four']) t.same(problemsOf({ INGEST_LANES: bad }), ['INGEST_LANES'], `${JSON.stringify(bad)} refused`);
+});
+
 t.test('INGEST_MAX_PENDING_BYTES: 16 MiB by default, whole bytes from 1 MiB to 1 GiB, a bad value named', async (t) => {
   t.equal(loadConfig({}).INGEST_MAX_PENDING_BYTES, 16_777_216);
   t.equal(loadConfig({ INGEST_MAX_PENDING_BYTES: '1048576' }).INGEST_MAX_PENDING_BYTES, 1_048_576, 'the minimum');
