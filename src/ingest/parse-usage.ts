@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { normalizeHost } from '../shared/host.js';
+import { MAX_USAGE_PAYLOAD_BYTES } from '../shared/protocol.js';
 import { parseIp } from '../shared/ip.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
 import { DEFAULT_MAX_LINK_MBPS } from '../catalog/runtime.js';
@@ -11,8 +12,6 @@ import { DEFAULT_MAX_LINK_MBPS } from '../catalog/runtime.js';
  * rejections out; the duplicate comparison of 3.2 and the receipt-time checks of 3.1. No I/O, no clock.
  */
 
-/** DESIGN 3.0: a usage payload is at most 262,144 bytes (the broker enforces it too; an external one may not). */
-export const MAX_USAGE_PAYLOAD_BYTES = 262_144;
 /** DESIGN 3.1: `records` holds 1..1000 items. */
 export const MAX_RECORDS_PER_MESSAGE = 1_000;
 /** DESIGN 3.1: `end − start ≤ 24 h`. */

@@ -6,9 +6,8 @@ import type { Logger } from 'pino';
 import { authorizeDevicePublish, authorizeDeviceSubscribe } from './acl.js';
 import { guardedConnection } from './frame-guard.js';
 import type { BrokerMetrics } from './metrics.js';
+import { MAX_USAGE_PAYLOAD_BYTES } from '../shared/protocol.js';
 
-/** DESIGN 3.0: a usage payload is at most 262,144 bytes. */
-export const MAX_USAGE_PAYLOAD_BYTES = 262_144;
 // Room for the topic and packet id around the largest payload; anything bigger is refused at its header.
 const MAX_REMAINING_LENGTH = MAX_USAGE_PAYLOAD_BYTES + 1024;
 

@@ -2,7 +2,6 @@ import { createHash } from 'node:crypto';
 import t from 'tap';
 import fc from 'fast-check';
 import {
-  MAX_USAGE_PAYLOAD_BYTES,
   checkRecordTime,
   classifyRepeats,
   maxLinkBytes,
@@ -14,6 +13,7 @@ import {
   type UsageRecord,
 } from '../../src/ingest/parse-usage.js';
 import { DEFAULT_MAX_LINK_MBPS } from '../../src/catalog/runtime.js';
+import { MAX_USAGE_PAYLOAD_BYTES } from '../../src/shared/protocol.js';
 
 const HOUR = 3_600_000;
 const DAY = 86_400_000;
