@@ -3,7 +3,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { formatMinor, toMinor } from '../shared/money.js';
-import { dateOnlyToInstant, monthOf, nextMonth, previousMonth, startOfMonth } from '../shared/time.js';
+import { dateOnlyToInstant, monthOf, nextMonth, parseMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { invoiceTotals, lineKeyOf, rateLines, type LineKey, type PriorTotals } from './rating.js';
 import { formatPricePerGiB } from './usage-query.js';
 
@@ -16,7 +16,7 @@ export interface ClosedPeriod {
 
 /** When month M may close: 00:00 (billing timezone) on day `closeAfterDays + 1` of month M+1 (DESIGN 5). */
 export function closeTimeOf(month: string, catalog: Catalog): number {
-  const [year, mon] = nextMonth(month).split('-').map(Number) as [number, number];
+  const { year, month: mon } = parseMonth(nextMonth(month));
   const day = new Date(Date.UTC(year, mon - 1, 1 + catalog.billing.closeAfterDays)).toISOString().slice(0, 10);
   return dateOnlyToInstant(day, catalog.billing.timezone);
 }

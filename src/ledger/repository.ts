@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { intArray, textArray } from '../shared/db/arrays.js';
 import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { nextMonth } from '../shared/time.js';
 import type { FundingState, PackInstance } from '../allocate/index.js';
 import { capKey } from '../allocate/index.js';
 
@@ -419,9 +420,8 @@ export function createAllocationPartitions(pool: Pool) {
     async create(months: readonly string[]): Promise<void> {
       for (const month of months) {
         if (known.has(month)) continue;
-        if (!/^\d{4}-(0[1-9]|1[0-2])$/.test(month)) throw new RangeError(`not a month: ${month}`);
-        const [year, mon] = month.split('-').map(Number) as [number, number];
-        const next = mon === 12 ? `${year + 1}-01` : `${year}-${String(mon + 1).padStart(2, '0')}`;
+        // nextMonth refuses anything but "YYYY-MM": the name and bounds below are built from checked text only.
+        const next = nextMonth(month);
         const name = `allocations_${month.replace('-', '_')}`;
         try {
           await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);

@@ -175,7 +175,8 @@ export function dayOf(instantMs: number, timeZone: string): string {
   return `${formatMonth(wall.year, wall.month)}-${pad(wall.day, 2)}`;
 }
 
-const MONTH_PATTERN = /^(\d{4})-(\d{2})$/;
+/** A billing month "YYYY-MM" (month 01–12): the one month rule, for the API's schema and for this module. */
+export const MONTH_PATTERN = /^\d{4}-(0[1-9]|1[0-2])$/;
 const DATE_PATTERN = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 function isLeapYear(year: number): boolean {
@@ -188,28 +189,35 @@ export function daysInMonth(year: number, month: number): number {
   return month === 4 || month === 6 || month === 9 || month === 11 ? 30 : 31;
 }
 
-function parseMonth(month: string): { year: number; month: number } {
-  const match = MONTH_PATTERN.exec(month);
-  const value = match ? Number(match[2]) : 0;
-  if (match === null || value < 1 || value > 12) {
-    throw new RangeError(`not a month "YYYY-MM": ${JSON.stringify(month)}`);
-  }
-  return { year: Number(match[1]), month: value };
+/** "YYYY-MM" → its year and month (1–12); throws a RangeError on anything else. */
+export function parseMonth(month: string): { year: number; month: number } {
+  if (!MONTH_PATTERN.test(month)) throw new RangeError(`not a month "YYYY-MM": ${JSON.stringify(month)}`);
+  return { year: Number(month.slice(0, 4)), month: Number(month.slice(5)) };
+}
+
+/** "YYYY-MM-DD" → its year, month and day, or null when it is not a calendar date. */
+function dateParts(text: string): { year: number; month: number; day: number } | null {
+  const match = DATE_PATTERN.exec(text);
+  if (match === null) return null;
+  const [year, month, day] = [Number(match[1]), Number(match[2]), Number(match[3])];
+  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(year, month) ? { year, month, day } : null;
+}
+
+/** "YYYY-MM-DD" → its year, month and day; throws a RangeError when it is not a calendar date. */
+export function parseDateOnly(date: string): { year: number; month: number; day: number } {
+  const parts = dateParts(date);
+  if (parts === null) throw new RangeError(`not a date "YYYY-MM-DD": ${JSON.stringify(date)}`);
+  return parts;
 }
 
 /** Is `text` a valid "YYYY-MM-DD" calendar date? */
 export function isDateOnly(text: string): boolean {
-  const match = DATE_PATTERN.exec(text);
-  if (match === null) return false;
-  const month = Number(match[2]);
-  const day = Number(match[3]);
-  return month >= 1 && month <= 12 && day >= 1 && day <= daysInMonth(Number(match[1]), month);
+  return dateParts(text) !== null;
 }
 
 /** Is `text` a valid "YYYY-MM" month? */
 export function isMonth(text: string): boolean {
-  const match = MONTH_PATTERN.exec(text);
-  return match !== null && Number(match[2]) >= 1 && Number(match[2]) <= 12;
+  return MONTH_PATTERN.test(text);
 }
 
 function startOfDay(year: number, month: number, day: number, timeZone: string): number {
@@ -237,8 +245,7 @@ export function previousMonth(month: string): string {
 
 /** A date-only value ("YYYY-MM-DD") as the instant 00:00 of that date in `timeZone` (DESIGN 4). */
 export function dateOnlyToInstant(date: string, timeZone: string): number {
-  if (!isDateOnly(date)) throw new RangeError(`not a date "YYYY-MM-DD": ${JSON.stringify(date)}`);
-  const [year, month, day] = date.split('-').map(Number) as [number, number, number];
+  const { year, month, day } = parseDateOnly(date);
   return startOfDay(year, month, day, timeZone);
 }
 
