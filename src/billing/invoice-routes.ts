@@ -1,12 +1,11 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
+import { ErrorSchema, IdSchema, MonthSchema, RowIdSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { AppError, notFound } from '../shared/errors.js';
-import { isMonth } from '../shared/time.js';
 import type { PeriodCloser } from './close-period.js';
 import { issueCreditNote } from './credit-note.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from './invoice-csv.js';
@@ -37,8 +36,8 @@ export const InvoiceSchema = z.object({
   total: z.string(),
 });
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
-const SponsorParams = z.object({ id: SponsorIdSchema });
-const InvoiceParams = SponsorParams.extend({ invoiceId: z.string().regex(/^\d{1,18}$/, 'must be an invoice id') });
+const SponsorParams = z.object({ id: IdSchema });
+const InvoiceParams = SponsorParams.extend({ invoiceId: RowIdSchema });
 
 export interface InvoiceRouteDeps {
   pool: Pool;
@@ -120,7 +119,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     schema: {
       tags: ['invoices'],
       summary: 'Close an ended month now, earlier open months first (idempotent)',
-      params: z.object({ month: z.string().refine(isMonth, 'must be YYYY-MM') }),
+      params: z.object({ month: MonthSchema }),
       response: {
         200: z.object({ month: z.string(), periods: z.array(z.object({ sponsor: z.string(), month: z.string(), invoiceId: z.string().nullable(), number: z.string().nullable() })) }),
         ...errors,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
+import { ErrorSchema, IdSchema, LimitSchema, MonthSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import { createUsageQuery, type UsageQueryDeps } from './usage-query.js';
 
@@ -28,16 +28,8 @@ const UsageReplySchema = z.object({
   nextCursor: z.string().nullable().optional().meta({ description: 'groupBy=vehicle: pass as `cursor` for the next page; null on the last page' }),
 });
 
-/** `limit` as a query string: plain digits only ("1e2", " 5", "0x10" are refused), 1..1000. */
-export const LimitSchema = z
-  .string()
-  .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
-  .transform(Number)
-  .pipe(z.number().int().min(1, 'must be an integer from 1 to 1000').max(1000, 'must be an integer from 1 to 1000'))
-  .default(100);
-
 const UsageQuerystringSchema = z.object({
-  month: z.string().regex(/^\d{4}-(0[1-9]|1[0-2])$/, 'must be a month YYYY-MM').meta({ example: '2026-11' }),
+  month: MonthSchema,
   groupBy: z.enum(['app', 'day', 'vehicle']).default('app'),
   limit: LimitSchema.meta({ description: 'groupBy=vehicle: lines per page, 1..1000 (default 100)' }),
   cursor: z.string().max(1024).optional().meta({ description: 'groupBy=vehicle: the previous page’s nextCursor' }),
@@ -52,7 +44,7 @@ export function usageRoutes(app: FastifyZodInstance, deps: UsageQueryDeps): void
     schema: {
       tags: ['sponsors'],
       summary: 'A sponsor’s usage and amounts for a billing month as it stands now',
-      params: z.object({ id: SponsorIdSchema }),
+      params: z.object({ id: IdSchema }),
       querystring: UsageQuerystringSchema,
       response: { 200: UsageReplySchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema },
     },

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { parseCidr } from '../shared/ip.js';
-import { checkUscc } from '../shared/identifiers.js';
+import { checkUscc, ID_PATTERN } from '../shared/identifiers.js';
 import { parseHostPattern } from './host-pattern.js';
 
 /**
@@ -28,8 +28,6 @@ function expected(what: string) {
       issue.input === undefined ? 'is required' : `must be ${what}, got ${showValue(issue.input)}`,
   };
 }
-
-const ID_PATTERN = /^[a-z0-9-]{2,40}$/;
 
 const IdSchema = z
   .string(expected('a string'))

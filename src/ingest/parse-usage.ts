@@ -2,6 +2,7 @@ import { isUtf8 } from 'node:buffer';
 import { createHash, randomBytes } from 'node:crypto';
 import { z } from 'zod';
 import { normalizeHost } from '../shared/host.js';
+import { EPOCH_PATTERN } from '../shared/identifiers.js';
 import { MAX_USAGE_PAYLOAD_BYTES } from '../shared/protocol.js';
 import { parseIp } from '../shared/ip.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
@@ -24,7 +25,6 @@ const MAX_BYTES = 2n ** 40n; // up, down
 const MAX_PORT = 65_535n;
 const MAX_HOST_CHARS = 253;
 const MAX_PKG_CHARS = 255;
-const EPOCH_PATTERN = /^[A-Za-z0-9-]{1,36}$/;
 const DEFAULT_EPOCH = '0';
 const MS_PER_DAY = 86_400_000;
 /**

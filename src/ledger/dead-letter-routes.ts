@@ -1,6 +1,6 @@
 import { decodeCursor, encodeCursor } from '../api/cursor.js';
 import { z } from 'zod';
-import { ErrorSchema } from '../api/schemas.js';
+import { ErrorSchema, LimitSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
@@ -91,13 +91,6 @@ const DeadLetterSchema = z.object({
   payloadEncoding: z.enum(['utf8', 'base64']),
   payloadBytes: z.number().int(),
 });
-
-const LimitSchema = z
-  .string()
-  .regex(/^\d{1,4}$/, 'must be an integer from 1 to 1000')
-  .transform(Number)
-  .pipe(z.number().int().min(1, 'must be an integer from 1 to 1000').max(1000, 'must be an integer from 1 to 1000'))
-  .default(100);
 
 export interface DeadLetterRouteDeps {
   pool: Pick<Pool, 'query'>;

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorSchema, VinSchema } from '../api/schemas.js';
+import { EpochSchema, ErrorSchema, SeqSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
@@ -41,13 +41,6 @@ const ExplainReplySchema = z.object({
   allocations: z.array(z.union([FullAllocationSchema, HiddenAllocationSchema])),
 });
 
-/** seq as a path segment: DESIGN 3.1 integer 0..2^53−1, plain digits. */
-const SeqSchema = z
-  .string()
-  .regex(/^\d{1,16}$/, 'must be an integer from 0 to 2^53−1')
-  .transform(Number)
-  .pipe(z.number().int().min(0).max(Number.MAX_SAFE_INTEGER, 'must be an integer from 0 to 2^53−1'));
-
 export interface ExplainRouteDeps {
   pool: Pick<Pool, 'query'>;
   catalog(): Catalog;
@@ -61,7 +54,7 @@ export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): 
       tags: ['ledger'],
       summary: 'How one usage record was classified and who pays for it',
       params: z.object({ vin: VinSchema, seq: SeqSchema }),
-      querystring: z.object({ epoch: z.string().regex(/^[A-Za-z0-9-]{1,36}$/, 'must be 1–36 characters [A-Za-z0-9-]').default('0') }),
+      querystring: z.object({ epoch: EpochSchema.default('0') }),
       response: { 200: ExplainReplySchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema },
     },
     handler: async (request) => {

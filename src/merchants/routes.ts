@@ -1,17 +1,17 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
+import { IdSchema, KeyIdSchema, LimitSchema, MonthSchema, UsccSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { invalid, notFound } from '../shared/errors.js';
-import { checkUscc } from '../shared/identifiers.js';
 import { nextMonth, startOfMonth } from '../shared/time.js';
 import { callerOf } from '../sims/context.js';
 import type { Inventory } from '../sims/inventory.js';
 import type { OrderRow } from '../sims/repository.js';
-import { errors, ImportErrorSchema, InvoiceSchema, MerchantIdSchema, MoneySchema, MonthQuerySchema, OrderSchema, RowProblemSchema, SimListItemSchema, SimStateSchema } from '../sims/schemas.js';
+import { errors, ImportErrorSchema, InvoiceSchema, MoneySchema, OrderSchema, RowProblemSchema, SimListItemSchema, SimStateSchema } from '../sims/schemas.js';
 import type { Views } from '../sims/views.js';
 import type { MerchantRepository } from './repository.js';
 import { merchantSettlement } from './settlement.js';
@@ -29,15 +29,7 @@ export interface MerchantRouteDeps {
 
 const MerchantSchema = z.object({ id: z.string(), name: z.string(), taxId: z.string(), createdAt: z.string() });
 const KeyInfoSchema = z.object({ keyId: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
-const IdParams = z.object({ id: MerchantIdSchema });
-const TaxIdSchema = z
-  .string()
-  .max(32)
-  .superRefine((value, ctx) => {
-    const result = checkUscc(value);
-    if (!result.ok) ctx.addIssue({ code: 'custom', message: `not a valid GB 32100 credit code: ${result.reason}` });
-  })
-  .meta({ example: '91310000MA1FL5LQ3E' });
+const IdParams = z.object({ id: IdSchema });
 
 /** DESIGN 6: merchants (admin), their keys, inventory, orders, settlements and e-invoices (the merchant itself or the admin). */
 export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps): void {
@@ -59,7 +51,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     schema: {
       tags: ['merchants'],
       summary: 'Create a merchant (the seller on its e-invoices)',
-      body: z.object({ id: MerchantIdSchema, name: z.string().trim().min(1).max(128), taxId: TaxIdSchema }),
+      body: z.object({ id: IdSchema, name: z.string().trim().min(1).max(128), taxId: UsccSchema }),
       response: { 201: MerchantSchema, ...errors },
     },
     handler: async (request, reply) => reply.status(201).send(await deps.merchants.create(request.body)),
@@ -100,7 +92,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     schema: {
       tags: ['merchants'],
       summary: 'Revoke a merchant key (idempotent)',
-      params: IdParams.extend({ keyId: z.string().regex(/^[0-9a-f]{16}$/) }),
+      params: IdParams.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },
     },
     handler: async (request, reply) => {
@@ -149,7 +141,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
       tags: ['merchants'],
       summary: 'A merchant’s cards, by ICCID (cursor pagination)',
       params: IdParams,
-      querystring: z.object({ state: SimStateSchema.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().max(20).optional() }),
+      querystring: z.object({ state: SimStateSchema.optional(), limit: LimitSchema, cursor: z.string().max(20).optional() }),
       response: { 200: z.object({ sims: z.array(SimListItemSchema), nextCursor: z.string().nullable() }), ...errors },
     },
     handler: async (request) => {
@@ -164,7 +156,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
       tags: ['merchants'],
       summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
       params: IdParams,
-      querystring: z.object({ month: MonthQuerySchema, limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().regex(/^[0-9]+$/).optional() }),
+      querystring: z.object({ month: MonthSchema, limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), orders: z.array(OrderSchema), nextCursor: z.string().nullable() }), ...errors },
     },
     handler: async (request) => {
@@ -188,7 +180,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
       tags: ['merchants'],
       summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
       params: IdParams,
-      querystring: z.object({ month: MonthQuerySchema }),
+      querystring: z.object({ month: MonthSchema }),
       response: {
         200: z.object({ merchant: z.string(), month: z.string(), currency: z.string(), orders: z.number().int(), gross: MoneySchema, wholesaleCost: MoneySchema, margin: MoneySchema, refunds: MoneySchema }),
         ...errors,
@@ -208,7 +200,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
       tags: ['merchants'],
       summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
       params: IdParams,
-      querystring: z.object({ month: MonthQuerySchema }),
+      querystring: z.object({ month: MonthSchema }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), einvoices: z.array(InvoiceSchema) }), ...errors },
     },
     handler: async (request) => {

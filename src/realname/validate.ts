@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { checkResidentId, checkUscc, type CalendarDate } from '../shared/identifiers.js';
+import { UsccSchema } from '../api/schemas.js';
+import { checkResidentId, type CalendarDate } from '../shared/identifiers.js';
 
 /**
  * The real-name submission of DESIGN 6 as one zod schema, so a bad identifier is a 422 naming its JSON path
@@ -39,14 +40,6 @@ export function realNameBodySchema(today: () => CalendarDate) {
       if (!result.ok) ctx.addIssue({ code: 'custom', message: `not a valid GB 11643 resident ID number: ${result.reason}` });
     })
     .meta({ example: '11010519491231002X' });
-  const uscc = z
-    .string()
-    .max(32)
-    .superRefine((value, ctx) => {
-      const result = checkUscc(value);
-      if (!result.ok) ctx.addIssue({ code: 'custom', message: `not a valid GB 32100 credit code: ${result.reason}` });
-    })
-    .meta({ example: '91310000MA1FL5LQ3E' });
   const role = z.enum(['holder', 'owner']).default('holder');
   return z.discriminatedUnion('type', [
     z.object({
@@ -60,7 +53,7 @@ export function realNameBodySchema(today: () => CalendarDate) {
       role,
       type: z.literal('enterprise'),
       name: enterpriseName,
-      uscc,
+      uscc: UsccSchema,
       agent: z.object({ name: personName, idNumber: residentId }),
     }),
   ]);

@@ -1,5 +1,6 @@
 /**
- * Validators for the identifiers of DESIGN 6 (ICCID, VIN, resident ID number, USCC).
+ * Validators for the identifiers of DESIGN 6 (ICCID, VIN, resident ID number, USCC), and the patterns of
+ * the catalog's ids (DESIGN 4) and of a T-Box epoch (DESIGN 3.1): the one place each rule is written.
  * Pure: no I/O, no clock — `checkResidentId` takes today's date from the caller.
  * Each returns `{ ok: true }` or `{ ok: false, reason }`, the reason a short English sentence
  * that names the offending part, so an API can answer 422 with it.
@@ -14,6 +15,12 @@ export interface CalendarDate {
   /** 1–31 */
   day: number;
 }
+
+/** DESIGN 4: the id of a sponsor, app, sponsorship, pack or plan; merchant ids follow the same rule. */
+export const ID_PATTERN = /^[a-z0-9-]{2,40}$/;
+
+/** DESIGN 3.1: a T-Box's seq epoch, 1–36 characters of `[A-Za-z0-9-]`. */
+export const EPOCH_PATTERN = /^[A-Za-z0-9-]{1,36}$/;
 
 const OK: IdentifierCheck = Object.freeze({ ok: true });
 

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ErrorSchema, IccidSchema, VinSchema } from '../api/schemas.js';
+import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, RowIdSchema, VinSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
@@ -7,7 +7,7 @@ import { realNameBodySchema } from '../realname/validate.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
-import { dayOf } from '../shared/time.js';
+import { dayOf, parseDateOnly } from '../shared/time.js';
 import { callerOf, requireInScope } from './context.js';
 import type { SimJobs } from './jobs.js';
 import type { Lifecycle, ManualEvent } from './lifecycle.js';
@@ -19,10 +19,8 @@ import {
   errors,
   ExternalOrderIdSchema,
   InvoiceSchema,
-  MerchantIdSchema,
   MoneySchema,
   OrderSchema,
-  PlanIdSchema,
   ReasonBodySchema,
   RevealSchema,
   SimEventSchema,
@@ -58,10 +56,7 @@ const TRANSITION_ROUTES: ReadonlyArray<{ path: string; event: ManualEvent; summa
 
 /** DESIGN 6: cards, their transitions and real-name, orders, refunds, recharges; plus the audited reveal. */
 export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
-  const today = () => {
-    const [year, month, day] = dayOf(deps.clock.now(), deps.runtime().timezone).split('-').map(Number) as [number, number, number];
-    return { year, month, day };
-  };
+  const today = () => parseDateOnly(dayOf(deps.clock.now(), deps.runtime().timezone));
   const simView = async (iccid: string) => deps.views.sim(deps.pool, (await findSim(deps.pool, iccid))!);
   const orderView = async (order: Parameters<Views['order']>[0]) => deps.views.order(order, await deps.einvoices.forOrder(deps.pool, order.id));
 
@@ -137,7 +132,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
       tags: ['sims'],
       summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
       params: IccidParams,
-      body: z.object({ externalOrderId: ExternalOrderIdSchema, plan: PlanIdSchema, buyer: BuyerSchema.optional() }),
+      body: z.object({ externalOrderId: ExternalOrderIdSchema, plan: IdSchema, buyer: BuyerSchema.optional() }),
       response: { 200: OrderSchema, 201: OrderSchema, ...errors },
     },
     handler: async (request, reply) => {
@@ -163,7 +158,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     schema: {
       tags: ['sims'],
       summary: 'Who saw unmasked personal data, when and why (newest first)',
-      querystring: z.object({ iccid: IccidSchema.optional(), limit: z.coerce.number().int().min(1).max(1000).default(100), cursor: z.string().regex(/^[0-9]+$/).optional() }),
+      querystring: z.object({ iccid: IccidSchema.optional(), limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: {
         200: z.object({
           entries: z.array(z.object({ id: z.string(), actor: z.string(), iccid: z.string().nullable(), fields: z.array(z.string()), reason: z.string(), requestId: z.string().nullable(), at: z.string() })),
@@ -186,7 +181,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     schema: {
       tags: ['sims'],
       summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
-      body: z.object({ merchant: MerchantIdSchema, externalOrderId: ExternalOrderIdSchema, iccid: IccidSchema, plan: PlanIdSchema, buyer: BuyerSchema }),
+      body: z.object({ merchant: IdSchema, externalOrderId: ExternalOrderIdSchema, iccid: IccidSchema, plan: IdSchema, buyer: BuyerSchema }),
       response: { 200: OrderSchema, 201: OrderSchema, ...errors },
     },
     handler: async (request, reply) => {
@@ -201,7 +196,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
       tags: ['sims'],
       summary: 'An order by its external id (the admin names the merchant when several use the id)',
       params: OrderParams,
-      querystring: z.object({ merchant: MerchantIdSchema.optional() }),
+      querystring: z.object({ merchant: IdSchema.optional() }),
       response: { 200: OrderSchema, ...errors },
     },
     handler: async (request) => orderView(await deps.orders.find(callerOf(request.principal), request.params.externalOrderId, request.query.merchant)),
@@ -213,7 +208,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
       tags: ['sims'],
       summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
       params: OrderParams,
-      body: z.object({ merchant: MerchantIdSchema.optional(), reason: z.string().trim().min(1).max(500).optional() }).nullish(),
+      body: z.object({ merchant: IdSchema.optional(), reason: z.string().trim().min(1).max(500).optional() }).nullish(),
       response: { 200: OrderSchema, ...errors },
     },
     handler: async (request) => {
@@ -227,7 +222,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     schema: {
       tags: ['sims'],
       summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
-      params: z.object({ id: z.string().regex(/^[0-9]{1,18}$/) }),
+      params: z.object({ id: RowIdSchema }),
       response: { 200: InvoiceSchema, ...errors },
     },
     handler: async (request) => {

@@ -5,10 +5,7 @@ import { SIM_STATES } from './state-machine.js';
 /** HTTP shapes of the SIM lifecycle (DESIGN 6); the OpenAPI at /docs comes from these. */
 
 export const MoneySchema = z.string().meta({ example: '48.00', description: 'decimal string, 2 decimals' });
-export const MonthQuerySchema = z.string().regex(/^[0-9]{4}-(0[1-9]|1[0-2])$/, { message: 'must be a month YYYY-MM' }).meta({ example: '2026-11' });
-export const MerchantIdSchema = z.string().regex(/^[a-z0-9-]{2,40}$/, { message: 'must be 2–40 characters of a-z, 0-9 and -' });
 export const ExternalOrderIdSchema = z.string().min(1).max(128).regex(/^[\x21-\x7e]+$/, { message: 'must be printable ASCII without spaces' });
-export const PlanIdSchema = z.string().regex(/^[a-z0-9-]{2,40}$/, { message: 'must be a plan id' });
 
 const PersonNameSchema = z.string().trim().min(1).max(64).regex(/^[\p{L}\p{M}·•.'\- ]+$/u, { message: "must be a name: letters, spaces and · . - ' only" });
 export const BuyerSchema = z.object({

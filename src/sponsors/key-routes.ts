@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { ErrorSchema, SponsorIdSchema } from '../api/schemas.js';
+import { ErrorSchema, IdSchema, KeyIdSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import { notFound } from '../shared/errors.js';
@@ -13,7 +13,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
   const requireSponsor = (id: string) => {
     if (!deps.catalog().sponsors.some((s) => s.id === id)) throw notFound(`sponsor ${id}`);
   };
-  const params = z.object({ id: SponsorIdSchema });
+  const params = z.object({ id: IdSchema });
 
   app.post('/v1/sponsors/:id/keys', {
     config: { audience: ['admin'] },
@@ -38,7 +38,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
     schema: {
       tags: ['sponsors'],
       summary: 'Revoke a sponsor key (idempotent)',
-      params: params.extend({ keyId: z.string().regex(/^[0-9a-f]{16}$/) }),
+      params: params.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },
     },
     handler: async (request, reply) => {

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { IccidSchema } from '../api/schemas.js';
+import { IccidSchema, IdSchema } from '../api/schemas.js';
 import type { Merchant } from '../merchants/repository.js';
 import { merchantSettlement } from '../merchants/settlement.js';
 import type { Clock } from '../shared/clock.js';
@@ -8,7 +8,7 @@ import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { isMonth, monthOf, nextMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { findOrder, findSim, listEvents } from '../sims/repository.js';
-import { ExternalOrderIdSchema, MerchantIdSchema } from '../sims/schemas.js';
+import { ExternalOrderIdSchema } from '../sims/schemas.js';
 import { SIM_STATES } from '../sims/state-machine.js';
 import type { MessageKey } from './i18n.js';
 import { listMerchantOrders, mapLimited, type MerchantReaders } from './merchant-query.js';
@@ -44,7 +44,7 @@ export const ORDERS_PER_PAGE = 50;
 /** Per-row reads in flight at once for one page, so a page view never occupies the whole pool. */
 const ROW_CONCURRENCY = 4;
 
-const MerchantParams = z.object({ id: MerchantIdSchema });
+const MerchantParams = z.object({ id: IdSchema });
 const SimParams = MerchantParams.extend({ iccid: IccidSchema });
 const OrderParams = MerchantParams.extend({ externalOrderId: ExternalOrderIdSchema });
 // Filters from links and forms: a malformed value is ignored (the first page, every state), never an error.

@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
 import { decideAudience } from '../api/audience.js';
+import { EpochSchema, IdSchema, RowIdSchema, SeqSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import { renderInvoiceHtml } from '../billing/invoice-html.js';
 import type { InvoiceQueries } from '../billing/invoices.js';
@@ -21,7 +22,7 @@ import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { checkVin } from '../shared/identifiers.js';
 import { PROJECT_ROOT } from '../shared/paths.js';
-import { dayOf, daysInMonth, formatInstant, isMonth, monthOf, nextMonth, previousMonth, startOfMonth } from '../shared/time.js';
+import { dayOf, daysInMonth, formatInstant, isMonth, monthOf, nextMonth, parseMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { capUtilisation, createTopVehiclesCache, ingestHealth } from './dashboard-query.js';
 import { isLanguage, languageFromAcceptLanguage, translator, type Language, type MessageKey } from './i18n.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from '../billing/invoice-csv.js';
@@ -78,8 +79,17 @@ const DEAD_LETTERS_PER_PAGE = 50;
 // 'unsafe-inline' for styles only: ECharts and the invoice's print stylesheet set styles inline; no inline script runs.
 const CONTENT_SECURITY_POLICY = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
 
-const SponsorParams = z.object({ id: z.string().regex(/^[a-z0-9-]{2,40}$/) });
-const InvoiceParams = SponsorParams.extend({ invoiceId: z.string().regex(/^\d{1,18}$/) });
+const SponsorParams = z.object({ id: IdSchema });
+const InvoiceParams = SponsorParams.extend({ invoiceId: RowIdSchema });
+// Query strings come from links and forms: a parameter that is not one string (absent, repeated) counts as
+// absent, never as an error; what a value means is then judged by the API's own schemas and rules.
+const QueryText = z.string().optional().catch(undefined);
+const LoginQuery = z.object({ next: QueryText, ended: QueryText, bye: QueryText });
+const MonthQuery = z.object({ month: QueryText });
+const ExplainQuery = z.object({ vin: QueryText, seq: QueryText, epoch: QueryText });
+const DeadLettersQuery = z.object({ before: z.string().regex(/^[1-9]\d{0,17}$/).optional().catch(undefined) });
+/** Error codes whose message is the page's own translation. */
+const PAGE_ERRORS = ['forbidden', 'notFound', 'csrfRefused'] as const satisfies readonly MessageKey[];
 const LoginBody = z.object({ key: z.string().max(200).default(''), next: z.string().max(512).optional() });
 const CsrfBody = z.object({ csrf: z.string().max(100).optional() });
 const LanguageBody = CsrfBody.extend({ lang: z.string().max(10), back: z.string().max(512).optional() });
@@ -212,9 +222,9 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   web.setErrorHandler((error: FastifyError, request, reply) => {
     const ctx = context(request);
     if (error instanceof AppError) {
-      const known = ['forbidden', 'notFound', 'csrfRefused'].includes(error.code);
+      const known = PAGE_ERRORS.find((code) => code === error.code);
       // The API's rate limiter (an app-wide hook) also guards these pages; its message is the API's.
-      const message = known ? ctx.t(error.code as MessageKey) : error.code === 'RATE_LIMITED' ? ctx.t('rateLimited') : error.message;
+      const message = known ? ctx.t(known) : error.code === 'RATE_LIMITED' ? ctx.t('rateLimited') : error.message;
       return sendPage(reply, errorPage(ctx, message), error.statusCode);
     }
     const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 500;
@@ -233,7 +243,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   web.get('/', forAnyone, async (request, reply) => reply.redirect(request.webSession ? homeOf(request.webSession) : '/app/login', 303));
 
   web.get('/login', forAnyone, async (request, reply) => {
-    const query = request.query as Record<string, unknown>;
+    const query = LoginQuery.parse(request.query ?? {});
     const next = safeReturnPath(query.next, '');
     if (request.webSession) return reply.redirect(next || homeOf(request.webSession), 303);
     const ctx = context(request);
@@ -300,8 +310,8 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const now = deps.clock.now();
     const tz = timezone();
     const currentMonth = monthOf(now, tz);
-    const asked = (request.query as Record<string, unknown>).month;
-    const month = typeof asked === 'string' && asked !== '' ? asked : currentMonth;
+    const asked = MonthQuery.parse(request.query ?? {}).month;
+    const month = asked || currentMonth;
     if (!isMonth(month)) return sendPage(reply, errorPage(ctx, ctx.t('badMonth')), 422);
     if (startOfMonth(month, tz) > now) return sendPage(reply, errorPage(ctx, ctx.t('monthNotStarted', { month })), 422);
 
@@ -368,24 +378,21 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
     const ctx = context(request, { sponsor, current: 'explain' });
-    const query = request.query as Record<string, unknown>;
-    const text = (name: string) => (typeof query[name] === 'string' ? (query[name] as string).trim() : '');
-    const form: ExplainForm = { vin: text('vin').toUpperCase(), seq: text('seq'), epoch: text('epoch') || '0' };
+    const query = ExplainQuery.parse(request.query ?? {});
+    const form: ExplainForm = { vin: (query.vin ?? '').trim().toUpperCase(), seq: (query.seq ?? '').trim(), epoch: (query.epoch ?? '').trim() || '0' };
     if (!form.vin && !form.seq) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'none' }));
 
+    // The API's rules (VIN check digit, DESIGN 3.1 seq and epoch), with the page's own messages.
     const vinCheck = checkVin(form.vin);
-    const seq = /^\d{1,16}$/.test(form.seq) ? Number(form.seq) : Number.NaN;
-    const problem = !vinCheck.ok
-      ? ctx.t('invalidVin', { reason: vinCheck.reason })
-      : !Number.isSafeInteger(seq)
-        ? ctx.t('invalidSeq')
-        : !/^[A-Za-z0-9-]{1,36}$/.test(form.epoch)
-          ? ctx.t('invalidEpoch')
-          : null;
-    if (problem) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'invalid', message: problem }), 422);
+    const seq = SeqSchema.safeParse(form.seq);
+    const epochOk = EpochSchema.safeParse(form.epoch).success;
+    if (!vinCheck.ok || !seq.success || !epochOk) {
+      const message = !vinCheck.ok ? ctx.t('invalidVin', { reason: vinCheck.reason }) : !seq.success ? ctx.t('invalidSeq') : ctx.t('invalidEpoch');
+      return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'invalid', message }), 422);
+    }
 
     // The one place the UI reads a single usage record and its allocations, by primary key.
-    const explanation = await findRecordExplanation(deps.pool, { vin: form.vin, epoch: form.epoch, seq }, timezone());
+    const explanation = await findRecordExplanation(deps.pool, { vin: form.vin, epoch: form.epoch, seq: seq.data }, timezone());
     // A sponsor sees the record only if it pays for part of it, and other payers only as "other".
     const view = explanation && (session.kind === 'admin' ? explanation : sponsorView(explanation, sponsor.id));
     if (!view) return sendPage(reply, explainPage(ctx, sponsor.id, form, { kind: 'missing', message: ctx.t('explainNotFound', { vin: form.vin, epoch: form.epoch, seq: form.seq }) }), 404);
@@ -423,8 +430,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const session = requireSession(request, reply);
     if (!session) return reply;
     requireAdminSession(session);
-    const before = (request.query as Record<string, unknown>).before;
-    const beforeId = typeof before === 'string' && /^[1-9]\d{0,17}$/.test(before) ? before : null;
+    const beforeId = DeadLettersQuery.parse(request.query ?? {}).before ?? null;
     const page = await listDeadLetters(deps.pool, { limit: DEAD_LETTERS_PER_PAGE, before: beforeId, timezone: timezone() });
     const last = page.deadLetters.at(-1);
     return sendPage(
@@ -463,7 +469,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
 /** Bytes per app per day for the chart: every day of the month (through `today` for the current month). */
 export function dailySeries(month: string, lines: DayLine[], today: string | null): DailySeries {
-  const [year, monthNumber] = month.split('-').map(Number) as [number, number];
+  const { year, month: monthNumber } = parseMonth(month);
   // Through today, or through the last day with data should a record start a little ahead of the clock.
   const through = today === null ? null : lines.reduce((last, line) => (line.day > last ? line.day : last), today);
   const days = Array.from({ length: daysInMonth(year, monthNumber) }, (_, i) => `${month}-${String(i + 1).padStart(2, '0')}`).filter((day) => through === null || day <= through);

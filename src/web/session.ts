@@ -1,5 +1,6 @@
 import { createHmac, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto';
 import { z } from 'zod';
+import { IdSchema, KeyIdSchema } from '../api/schemas.js';
 
 /**
  * Browser session cookies: the cookie carries who signed in and until when, signed with HMAC-SHA-256, so a
@@ -23,16 +24,14 @@ export type WebSession = WebIdentity & { expiresAtMs: number; nonce: string };
 /** A session opened with an API key (re-checked against the key on every request). */
 export type KeySession = Extract<WebSession, { keyId: string }>;
 
-const Id = z.string().regex(/^[a-z0-9-]{2,40}$/);
-const KeyId = z.string().regex(/^[0-9a-f]{16}$/);
 const Expiry = z.number().int().positive();
 const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
 
 // Short field names keep the cookie small: k kind, s sponsor, m merchant, kid key id, exp expiry (ms), n nonce.
 const PayloadSchema = z.discriminatedUnion('k', [
   z.strictObject({ v: z.literal(1), k: z.literal('admin'), exp: Expiry, n: Nonce }),
-  z.strictObject({ v: z.literal(1), k: z.literal('sponsor'), s: Id, kid: KeyId, exp: Expiry, n: Nonce }),
-  z.strictObject({ v: z.literal(1), k: z.literal('merchant'), m: Id, kid: KeyId, exp: Expiry, n: Nonce }),
+  z.strictObject({ v: z.literal(1), k: z.literal('sponsor'), s: IdSchema, kid: KeyIdSchema, exp: Expiry, n: Nonce }),
+  z.strictObject({ v: z.literal(1), k: z.literal('merchant'), m: IdSchema, kid: KeyIdSchema, exp: Expiry, n: Nonce }),
 ]);
 type Payload = z.infer<typeof PayloadSchema>;
 
