@@ -11,30 +11,8 @@ import { issueCreditNote } from './credit-note.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from './invoice-csv.js';
 import { renderInvoiceHtml } from './invoice-html.js';
 import { toInvoiceJson, type InvoiceDocument, type InvoiceQueries } from './invoices.js';
+import { InvoiceSchema } from './schemas.js';
 
-const InvoiceLineSchema = z.object({
-  app: z.string(),
-  kind: z.enum(['sponsored', 'overage']),
-  usageMonth: z.string(),
-  bytes: z.number().int(),
-  pricePerGiB: z.string(),
-  amount: z.string(),
-  taxRate: z.string(),
-  tax: z.string(),
-});
-export const InvoiceSchema = z.object({
-  id: z.string(),
-  number: z.string(),
-  sponsor: z.string(),
-  month: z.string(),
-  status: z.enum(['issued', 'void']),
-  issuedAt: z.string(),
-  currency: z.string(),
-  lines: z.array(InvoiceLineSchema),
-  subtotal: z.string(),
-  tax: z.string(),
-  total: z.string(),
-});
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 const SponsorParams = z.object({ id: IdSchema });
 const InvoiceParams = SponsorParams.extend({ invoiceId: RowIdSchema });

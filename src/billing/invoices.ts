@@ -1,48 +1,55 @@
+import { z } from 'zod';
+import { RowIdSchema } from '../api/schemas.js';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { parseRows } from '../shared/db/rows.js';
 import { formatInstant } from '../shared/time.js';
+import { LineKindSchema, type InvoiceJson } from './schemas.js';
 import { formatPricePerGiB } from './usage-query.js';
 
-/** The invoice JSON of DESIGN 5, exactly. */
-export interface InvoiceJson {
-  id: string;
-  number: string;
-  sponsor: string;
-  month: string;
-  status: 'issued' | 'void';
-  issuedAt: string;
-  currency: string;
-  lines: Array<{ app: string; kind: 'sponsored' | 'overage'; usageMonth: string; bytes: number; pricePerGiB: string; amount: string; taxRate: string; tax: string }>;
-  subtotal: string;
-  tax: string;
-  total: string;
-}
+const PartyFields = { name: z.string(), taxId: z.string().nullable() };
+/** Who sold and who bought, as stamped on the invoice at its close (jsonb). */
+const SellerSchema = z.object({ ...PartyFields, address: z.string().optional() });
+const BuyerSchema = z.object({ id: z.string(), ...PartyFields });
 
 /** What the printable page needs beyond the JSON. */
 export interface InvoiceDocument extends InvoiceJson {
   kind: 'invoice' | 'credit_note';
   creditsNumber: string | null;
   catalogVersion: string;
-  seller: { name: string; taxId: string | null; address?: string };
-  buyer: { id: string; name: string; taxId: string | null };
+  seller: z.output<typeof SellerSchema>;
+  buyer: z.output<typeof BuyerSchema>;
 }
 
-interface InvoiceRow {
-  id: string;
-  sponsor: string;
-  month: string;
-  kind: 'invoice' | 'credit_note';
-  credits_number: string | null;
-  number: string;
-  status: 'issued' | 'void';
-  issued_at: Date;
-  currency: string;
-  subtotal: string;
-  tax: string;
-  total: string;
-  catalog_version: string;
-  seller: InvoiceDocument['seller'];
-  buyer: InvoiceDocument['buyer'];
-}
+const InvoiceRowSchema = z.object({
+  id: z.string(),
+  sponsor: z.string(),
+  month: z.string(),
+  kind: z.enum(['invoice', 'credit_note']),
+  credits_number: z.string().nullable(),
+  number: z.string(),
+  status: z.enum(['issued', 'void']),
+  issued_at: z.date(),
+  currency: z.string(),
+  subtotal: z.string(),
+  tax: z.string(),
+  total: z.string(),
+  catalog_version: z.string(),
+  seller: SellerSchema,
+  buyer: BuyerSchema,
+});
+type InvoiceRow = z.output<typeof InvoiceRowSchema>;
+
+const InvoiceLineRowSchema = z.object({
+  invoice_id: z.string(),
+  app: z.string(),
+  kind: LineKindSchema,
+  usage_month: z.string(),
+  bytes: z.string(),
+  price: z.string(),
+  amount: z.string(),
+  tax_rate: z.string(),
+  tax: z.string(),
+});
 
 const SELECT = `SELECT i.id::text, i.sponsor, to_char(i.period_month, 'YYYY-MM') AS month, i.kind, c.number AS credits_number, i.number, i.status, i.issued_at,
                        i.currency, i.subtotal::text, i.tax::text, i.total::text, i.catalog_version, i.seller, i.buyer
@@ -56,11 +63,12 @@ function formatRate(stored: string): string {
 export function createInvoiceQueries(pool: Pool, timezone: () => string) {
   async function withLines(client: Pool | PoolClient, rows: InvoiceRow[]): Promise<InvoiceDocument[]> {
     if (rows.length === 0) return [];
-    const { rows: lines } = await client.query<{ invoice_id: string; app: string; kind: 'sponsored' | 'overage'; usage_month: string; bytes: string; price: string; amount: string; tax_rate: string; tax: string }>(
+    const { rows: lineRows } = await client.query(
       `SELECT invoice_id::text, app, kind, to_char(usage_month, 'YYYY-MM') AS usage_month, bytes::text, price_per_gib::text AS price, amount::text, tax_rate::text, tax::text
          FROM invoice_lines WHERE invoice_id = ANY($1::bigint[]) ORDER BY invoice_id, line_no`,
       [rows.map((r) => r.id)],
     );
+    const lines = parseRows(InvoiceLineRowSchema, lineRows, 'invoice lines');
     return rows.map((row) => ({
       id: row.id,
       number: row.number,
@@ -94,14 +102,14 @@ export function createInvoiceQueries(pool: Pool, timezone: () => string) {
 
   return {
     async list(sponsor: string): Promise<InvoiceDocument[]> {
-      const { rows } = await pool.query<InvoiceRow>(`${SELECT} WHERE i.sponsor = $1 ORDER BY i.issued_at DESC, i.id DESC`, [sponsor]);
-      return withLines(pool, rows);
+      const { rows } = await pool.query(`${SELECT} WHERE i.sponsor = $1 ORDER BY i.issued_at DESC, i.id DESC`, [sponsor]);
+      return withLines(pool, parseRows(InvoiceRowSchema, rows, 'invoices'));
     },
     /** null when the invoice does not exist or belongs to another sponsor (DESIGN 5: 404 either way). */
     async get(sponsor: string, id: string): Promise<InvoiceDocument | null> {
-      if (!/^\d{1,18}$/.test(id)) return null;
-      const { rows } = await pool.query<InvoiceRow>(`${SELECT} WHERE i.sponsor = $1 AND i.id = $2`, [sponsor, id]);
-      return (await withLines(pool, rows))[0] ?? null;
+      if (!RowIdSchema.safeParse(id).success) return null;
+      const { rows } = await pool.query(`${SELECT} WHERE i.sponsor = $1 AND i.id = $2`, [sponsor, id]);
+      return (await withLines(pool, parseRows(InvoiceRowSchema, rows, 'invoice')))[0] ?? null;
     },
   };
 }

@@ -5,7 +5,9 @@ import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { invalid, notFound } from '../shared/errors.js';
 import { formatMinor, lineAmountMinor } from '../shared/money.js';
+import { parseRows } from '../shared/db/rows.js';
 import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
+import { LineKindSchema, type AppLine, type DayLine, type SponsorUsage, type UsageOf, type VehicleLine } from './schemas.js';
 
 /**
  * A sponsor's usage for one billing month as it stands now, invoiced or not (DESIGN 5), read from the
@@ -16,39 +18,13 @@ import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
  */
 
 export type UsageGroupBy = 'app' | 'day' | 'vehicle';
-export type BillableKind = 'sponsored' | 'overage';
 
 /** One rollup row as stored: bytes exact, price as Postgres prints numeric(14,4) ("4.0000"). */
-interface RollupRow {
-  app: string;
-  kind: BillableKind;
-  price: string;
-  bytes: string;
-}
-
-export interface PricedLine {
-  app: string;
-  kind: BillableKind;
-  /** JSON integer (see {@link jsonBytes}) */
-  bytes: number;
-  pricePerGiB: string;
-  /** decimal string, 2 decimals */
-  amount: string;
-}
-export type AppLine = PricedLine;
-export type DayLine = { day: string } & PricedLine;
-export type VehicleLine = { vin: string } & PricedLine;
-
-export interface SponsorUsage {
-  sponsor: string;
-  month: string;
-  currency: string;
-  lines: AppLine[] | DayLine[] | VehicleLine[];
-  totalBytes: number;
-  totalAmount: string;
-  /** groupBy=vehicle only: the cursor of the next page, null on the last one */
-  nextCursor?: string | null;
-}
+const RollupRowSchema = z.object({ app: z.string(), kind: LineKindSchema, price: z.string(), bytes: z.string() });
+type RollupRow = z.output<typeof RollupRowSchema>;
+const DayRowSchema = RollupRowSchema.extend({ day: z.string() });
+type UsageHead = Pick<SponsorUsage, 'sponsor' | 'month' | 'currency'>;
+const VehicleRowSchema = RollupRowSchema.extend({ vin: z.string() });
 
 export interface UsageRequest {
   sponsor: string;
@@ -78,7 +54,7 @@ export function formatPricePerGiB(stored: string): string {
   return `${whole}.${fraction.replace(/0+$/, '').padEnd(2, '0')}`;
 }
 
-function priceLine(row: RollupRow): PricedLine & { amountMinor: bigint; bytesExact: bigint } {
+function priceLine(row: RollupRow): AppLine & { amountMinor: bigint; bytesExact: bigint } {
   const bytesExact = BigInt(row.bytes);
   const amountMinor = lineAmountMinor(bytesExact, row.price);
   return { app: row.app, kind: row.kind, bytes: jsonBytes(bytesExact), pricePerGiB: formatPricePerGiB(row.price), amount: formatMinor(amountMinor), amountMinor, bytesExact };
@@ -92,7 +68,7 @@ const VehicleCursorSchema = z.strictObject({
   v: z.literal(1),
   s: z.string().max(40),
   m: z.string().regex(/^\d{4}-\d{2}$/),
-  k: z.tuple([z.string().min(1).max(64), z.string().min(1).max(40), z.enum(['sponsored', 'overage']), z.string().regex(/^\d{1,10}\.\d{1,4}$/)]),
+  k: z.tuple([z.string().min(1).max(64), z.string().min(1).max(40), LineKindSchema, z.string().regex(/^\d{1,10}\.\d{1,4}$/)]),
 });
 type VehicleKey = z.output<typeof VehicleCursorSchema>['k'];
 
@@ -115,74 +91,99 @@ export interface UsageQueryDeps {
 
 export function createUsageQuery(deps: UsageQueryDeps) {
   async function appRows(db: PoolClient, sponsor: string, month: string): Promise<RollupRow[]> {
-    const { rows } = await db.query<RollupRow>(
+    const { rows } = await db.query(
       `SELECT app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_app_month
         WHERE sponsor = $1 AND usage_month = $2::date
         ORDER BY app COLLATE "C", kind COLLATE "C", price_per_gib`,
       [sponsor, `${month}-01`],
     );
-    return rows;
+    return parseRows(RollupRowSchema, rows, 'usage by app');
   }
 
-  async function dayRows(db: PoolClient, sponsor: string, month: string): Promise<Array<RollupRow & { day: string }>> {
+  async function dayRows(db: PoolClient, sponsor: string, month: string): Promise<Array<z.output<typeof DayRowSchema>>> {
     // usage_day is the record's start date in the billing timezone, written beside its usage month.
-    const { rows } = await db.query<RollupRow & { day: string }>(
+    const { rows } = await db.query(
       `SELECT to_char(usage_day, 'YYYY-MM-DD') AS day, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_app_day
         WHERE sponsor = $1 AND usage_day >= $2::date AND usage_day < $3::date
         ORDER BY usage_day, app COLLATE "C", kind COLLATE "C", price_per_gib`,
       [sponsor, `${month}-01`, `${nextMonth(month)}-01`],
     );
-    return rows;
+    return parseRows(DayRowSchema, rows, 'usage by day');
   }
 
-  async function vehicleRows(db: PoolClient, sponsor: string, month: string, limit: number, after: VehicleKey | null): Promise<Array<RollupRow & { vin: string }>> {
+  async function vehicleRows(db: PoolClient, sponsor: string, month: string, limit: number, after: VehicleKey | null): Promise<Array<z.output<typeof VehicleRowSchema>>> {
     // Keyset order is the primary key's (sponsor, usage_month, vin, app, kind, price_per_gib), so a page is
     // an index range scan however many vehicles the sponsor pays for; text order is the database's collation.
     const select = `SELECT vin, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_vehicle_month
         WHERE sponsor = $1 AND usage_month = $2::date`;
     const order = 'ORDER BY vin, app, kind, price_per_gib LIMIT $3';
     const { rows } = after
-      ? await db.query<RollupRow & { vin: string }>(`${select} AND (vin, app, kind, price_per_gib) > ($4::text, $5::text, $6::text, $7::numeric) ${order}`, [sponsor, `${month}-01`, limit, ...after])
-      : await db.query<RollupRow & { vin: string }>(`${select} ${order}`, [sponsor, `${month}-01`, limit]);
-    return rows;
+      ? await db.query(`${select} AND (vin, app, kind, price_per_gib) > ($4::text, $5::text, $6::text, $7::numeric) ${order}`, [sponsor, `${month}-01`, limit, ...after])
+      : await db.query(`${select} ${order}`, [sponsor, `${month}-01`, limit]);
+    return parseRows(VehicleRowSchema, rows, 'usage by vehicle');
   }
 
-  /** DESIGN 5 `GET /v1/sponsors/{id}/usage`; callers have checked who may ask for `sponsor`. */
-  async function sponsorUsage(request: UsageRequest): Promise<SponsorUsage> {
-    const { sponsor, month, groupBy } = request;
+  /** The reply's head for a sponsor and month that may be asked for: 404 unknown sponsor, 422 a month not yet started. */
+  function headOf(sponsor: string, month: string): UsageHead {
     const catalog = deps.catalog();
     if (!catalog.sponsors.some((s) => s.id === sponsor)) throw notFound(`sponsor ${sponsor}`);
     const timezone = catalog.billing.timezone;
     // "Now" is read per request: a service that runs across a month boundary must accept the new month.
     const startMs = startOfMonth(month, timezone);
     if (startMs > deps.clock.now()) throw invalid('month', `${month} has not started yet (it starts ${formatInstant(startMs, timezone)})`);
-    if (request.cursor !== undefined && groupBy !== 'vehicle') throw invalid('cursor', 'a cursor applies to groupBy=vehicle only');
-    const after = request.cursor !== undefined ? decodeVehicleCursor(request.cursor, sponsor, month) : null;
+    return { sponsor, month, currency: catalog.billing.currency };
+  }
 
-    const head = { sponsor, month, currency: catalog.billing.currency };
-    // One snapshot for the lines and the totals, so a commit landing between them cannot make them disagree.
+  /**
+   * One snapshot for the lines and the totals, so a commit landing between them cannot make them disagree;
+   * the totals always come from the per-app lines (the authoritative ones).
+   */
+  function inSnapshot<Line extends AppLine | DayLine | VehicleLine>(
+    head: UsageHead,
+    grouped: (db: PoolClient, appLines: Array<ReturnType<typeof priceLine>>) => Promise<{ lines: Line[]; nextCursor?: string | null }>,
+  ): Promise<UsageOf<Line>> {
     return withTransaction(deps.pool, async (db) => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const appLines = (await appRows(db, sponsor, month)).map(priceLine);
+      const appLines = (await appRows(db, head.sponsor, head.month)).map(priceLine);
       const totals = {
         totalBytes: jsonBytes(appLines.reduce((sum, line) => sum + line.bytesExact, 0n)),
         totalAmount: formatMinor(appLines.reduce((sum, line) => sum + line.amountMinor, 0n)),
       };
-      if (groupBy === 'app') return { ...head, lines: appLines.map(strip), ...totals };
-      if (groupBy === 'day') {
-        const rows = await dayRows(db, sponsor, month);
-        return { ...head, lines: rows.map((row) => ({ day: row.day, ...strip(priceLine(row)) })), ...totals };
-      }
-      // One row more than the page tells whether another page exists.
-      const rows = await vehicleRows(db, sponsor, month, request.limit + 1, after);
-      const page = rows.slice(0, request.limit);
-      const last = page.at(-1);
-      const nextCursor = rows.length > request.limit && last ? encodeVehicleCursor(sponsor, month, [last.vin, last.app, last.kind, last.price]) : null;
-      return { ...head, lines: page.map((row) => ({ vin: row.vin, ...strip(priceLine(row)) })), ...totals, nextCursor };
+      const { lines, ...page } = await grouped(db, appLines);
+      return { ...head, lines, ...totals, ...page };
     });
   }
 
-  return { sponsorUsage };
+  const byApp = (head: UsageHead) => inSnapshot<AppLine>(head, async (_db, appLines) => ({ lines: appLines.map(strip) }));
+
+  const byDay = (head: UsageHead) =>
+    inSnapshot<DayLine>(head, async (db) => ({ lines: (await dayRows(db, head.sponsor, head.month)).map((row) => ({ day: row.day, ...strip(priceLine(row)) })) }));
+
+  const byVehicle = (head: UsageHead, limit: number, after: VehicleKey | null) =>
+    inSnapshot<VehicleLine>(head, async (db) => {
+      // One row more than the page tells whether another page exists.
+      const rows = await vehicleRows(db, head.sponsor, head.month, limit + 1, after);
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      const nextCursor = rows.length > limit && last ? encodeVehicleCursor(head.sponsor, head.month, [last.vin, last.app, last.kind, last.price]) : null;
+      return { lines: page.map((row) => ({ vin: row.vin, ...strip(priceLine(row)) })), nextCursor };
+    });
+
+  return {
+    /** DESIGN 5 `GET /v1/sponsors/{id}/usage`; callers have checked who may ask for `sponsor`. */
+    async sponsorUsage(request: UsageRequest): Promise<SponsorUsage> {
+      const head = headOf(request.sponsor, request.month);
+      if (request.cursor !== undefined && request.groupBy !== 'vehicle') throw invalid('cursor', 'a cursor applies to groupBy=vehicle only');
+      if (request.groupBy === 'app') return byApp(head);
+      if (request.groupBy === 'day') return byDay(head);
+      const after = request.cursor !== undefined ? decodeVehicleCursor(request.cursor, head.sponsor, head.month) : null;
+      return byVehicle(head, request.limit, after);
+    },
+    /** The same as groupBy=app, typed as such (for the pages). */
+    appUsage: async (sponsor: string, month: string): Promise<UsageOf<AppLine>> => byApp(headOf(sponsor, month)),
+    /** The same as groupBy=day, typed as such (for the pages). */
+    dayUsage: async (sponsor: string, month: string): Promise<UsageOf<DayLine>> => byDay(headOf(sponsor, month)),
+  };
 }
 
 export type UsageQuery = ReturnType<typeof createUsageQuery>;

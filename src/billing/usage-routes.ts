@@ -1,32 +1,8 @@
 import { z } from 'zod';
 import { ErrorSchema, IdSchema, LimitSchema, MonthSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
+import { UsageReplySchema } from './schemas.js';
 import { createUsageQuery, type UsageQueryDeps } from './usage-query.js';
-
-const Kind = z.enum(['sponsored', 'overage']);
-const Money = z.string().meta({ example: '12.34', description: 'decimal string, 2 decimals' });
-const Bytes = z.number().int().min(0).meta({ description: 'bytes, exact (< 2^53)' });
-const priced = {
-  app: z.string(),
-  kind: Kind,
-  bytes: Bytes,
-  pricePerGiB: z.string().meta({ example: '4.00', description: 'as in the catalog, at least 2 decimals' }),
-  amount: Money,
-};
-// Strict objects: in the union, a day or vehicle line must not be mistaken for an app line with keys dropped.
-const AppLineSchema = z.strictObject(priced);
-const DayLineSchema = z.strictObject({ day: z.string().meta({ example: '2026-11-03' }), ...priced });
-const VehicleLineSchema = z.strictObject({ vin: z.string(), ...priced });
-
-const UsageReplySchema = z.object({
-  sponsor: z.string(),
-  month: z.string(),
-  currency: z.string(),
-  lines: z.union([z.array(AppLineSchema), z.array(DayLineSchema), z.array(VehicleLineSchema)]),
-  totalBytes: Bytes,
-  totalAmount: Money,
-  nextCursor: z.string().nullable().optional().meta({ description: 'groupBy=vehicle: pass as `cursor` for the next page; null on the last page' }),
-});
 
 const UsageQuerystringSchema = z.object({
   month: MonthSchema,

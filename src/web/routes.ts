@@ -13,7 +13,8 @@ import { EpochSchema, IdSchema, RowIdSchema, SeqSchema } from '../api/schemas.js
 import type { FastifyZodInstance } from '../api/types.js';
 import { renderInvoiceHtml } from '../billing/invoice-html.js';
 import type { InvoiceQueries } from '../billing/invoices.js';
-import { createUsageQuery, type DayLine } from '../billing/usage-query.js';
+import type { DayLine } from '../billing/schemas.js';
+import { createUsageQuery } from '../billing/usage-query.js';
 import type { Catalog } from '../catalog/index.js';
 import { listDeadLetters } from '../ledger/dead-letter-routes.js';
 import { findRecordExplanation, sponsorView } from '../ledger/explain-query.js';
@@ -316,8 +317,8 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     if (startOfMonth(month, tz) > now) return sendPage(reply, errorPage(ctx, ctx.t('monthNotStarted', { month })), 422);
 
     const [byApp, byDay, caps, top] = await Promise.all([
-      usage.sponsorUsage({ sponsor: sponsor.id, month, groupBy: 'app', limit: 1 }),
-      usage.sponsorUsage({ sponsor: sponsor.id, month, groupBy: 'day', limit: 1 }),
+      usage.appUsage(sponsor.id, month),
+      usage.dayUsage(sponsor.id, month),
       capUtilisation(deps.pool, deps.catalog(), sponsor.id, month),
       topVehicles(sponsor.id, month, TOP_VEHICLES),
     ]);
@@ -328,7 +329,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
       nextMonth: startOfMonth(following, tz) <= now ? following : null,
       asOf: formatInstant(now, tz).replace(/^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}):\d{2}\.\d{3}(.*)$/, '$1 $2 ($3)'),
       usage: byApp,
-      daily: dailySeries(month, byDay.lines as DayLine[], month === currentMonth ? dayOf(now, tz) : null),
+      daily: dailySeries(month, byDay.lines, month === currentMonth ? dayOf(now, tz) : null),
       caps,
       top,
     });
@@ -416,7 +417,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     const [sponsors, merchants, health] = await Promise.all([
       Promise.all(
         catalog.sponsors.map(async (s) => {
-          const u = await usage.sponsorUsage({ sponsor: s.id, month, groupBy: 'app', limit: 1 });
+          const u = await usage.appUsage(s.id, month);
           return { id: s.id, name: s.name, kind: s.kind, totalBytes: u.totalBytes, totalAmount: u.totalAmount };
         }),
       ),

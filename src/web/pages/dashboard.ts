@@ -1,4 +1,4 @@
-import type { AppLine, SponsorUsage } from '../../billing/usage-query.js';
+import type { AppLine, UsageOf } from '../../billing/schemas.js';
 import type { CapUtilisation, TopVehicle } from '../dashboard-query.js';
 import { formatBytesExact, formatGb, formatMoney, formatPercent, formatPrice } from '../format.js';
 import { html, jsonScript, type Html } from '../html.js';
@@ -17,7 +17,7 @@ export interface DashboardView {
   /** null when the next month has not started */
   nextMonth: string | null;
   asOf: string;
-  usage: SponsorUsage;
+  usage: UsageOf<AppLine>;
   daily: DailySeries;
   caps: CapUtilisation[];
   top: TopVehicle[];
@@ -26,9 +26,9 @@ export interface DashboardView {
 /** Bytes as "1,234.567" GB with the exact count beside it. */
 export const bytesCell = (bytes: bigint | number): Html => html`<td class="num" data-bytes="${String(bytes)}">${formatGb(bytes)}<br><small>${formatBytesExact(bytes)}</small></td>`;
 
-function byAppTable(ctx: PageContext, usage: SponsorUsage): Html {
+function byAppTable(ctx: PageContext, usage: UsageOf<AppLine>): Html {
   const { t } = ctx;
-  const lines = usage.lines as AppLine[];
+  const lines = usage.lines;
   if (lines.length === 0) return html`<p id="no-usage">${t('noUsage')}</p>`;
   return html`<table id="by-app">
   <thead><tr><th>${t('app')}</th><th>${t('kind')}</th><th class="num">${t('pricePerGb')}</th><th class="num">${t('gbHeader')}</th><th class="num">${t('amount')}</th></tr></thead>
