@@ -137,7 +137,9 @@ export interface FundingState {
   readonly packs: readonly PackInstance[];
 }
 
-export type AllocationKind = 'sponsored' | 'pack' | 'overage' | 'test';
+/** Every kind an allocation can have; the ledger's explain reply lists the same (DESIGN 4.2). */
+export const ALLOCATION_KINDS = ['sponsored', 'pack', 'overage', 'test'] as const;
+export type AllocationKind = (typeof ALLOCATION_KINDS)[number];
 
 export interface Allocation {
   /** sponsor id; `owner` for packs; `none` for SIM-test records */

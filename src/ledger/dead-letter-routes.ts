@@ -4,27 +4,14 @@ import { ErrorSchema, LimitSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
+import { parseRows } from '../shared/db/rows.js';
 import { formatInstant } from '../shared/time.js';
+import { DeadLetterSchema, type DeadLetterView } from './schemas.js';
 
 /**
  * DESIGN 5 `GET /v1/dead-letters`: every rejection of DESIGN 3.1 with its code, reason and stored payload
  * (at most 64 KiB), newest first, paged by a keyset cursor on the id.
  */
-
-export interface DeadLetterView {
-  id: string;
-  vin: string | null;
-  topic: string;
-  code: string;
-  reason: string;
-  /** the record's index in its message; null for a whole-message rejection */
-  index: number | null;
-  seq: number | null;
-  receivedAt: string;
-  payload: string;
-  payloadEncoding: 'utf8' | 'base64';
-  payloadBytes: number;
-}
 
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
@@ -40,25 +27,26 @@ export function presentPayload(payload: Buffer): Pick<DeadLetterView, 'payload' 
 // The cursor is the id of the last letter sent; opaque to clients so its form can change.
 const CursorSchema = z.strictObject({ v: z.literal(1), id: z.string().regex(/^[1-9]\d{0,18}$/) });
 
-interface DeadLetterRow {
-  id: string;
-  vin: string | null;
-  topic: string;
-  code: string;
-  reason: string;
-  record_index: number | null;
-  seq: string | null;
-  payload: Buffer;
-  received_at: Date;
-}
+const DeadLetterRowSchema = z.object({
+  id: z.string(),
+  vin: z.string().nullable(),
+  topic: z.string(),
+  code: z.string(),
+  reason: z.string(),
+  record_index: z.number().int().nullable(),
+  seq: z.string().nullable(),
+  payload: z.instanceof(Buffer),
+  received_at: z.date(),
+});
 
 /** Newest first: `id < before` on the primary key, one row more than the page to know if another follows. */
 export async function listDeadLetters(pool: Pick<Pool, 'query'>, options: { limit: number; before: string | null; timezone: string }): Promise<{ deadLetters: DeadLetterView[]; nextCursor: string | null }> {
   const columns = `SELECT d.id::text, d.vin, d.topic, d.code, d.reason, d.record_index, d.seq::text, p.payload, d.received_at
                      FROM dead_letters d JOIN dead_letter_payloads p ON p.sha256 = d.payload_sha256`;
-  const { rows } = options.before
-    ? await pool.query<DeadLetterRow>(`${columns} WHERE d.id < $1::bigint ORDER BY d.id DESC LIMIT $2`, [options.before, options.limit + 1])
-    : await pool.query<DeadLetterRow>(`${columns} ORDER BY d.id DESC LIMIT $1`, [options.limit + 1]);
+  const { rows: found } = options.before
+    ? await pool.query(`${columns} WHERE d.id < $1::bigint ORDER BY d.id DESC LIMIT $2`, [options.before, options.limit + 1])
+    : await pool.query(`${columns} ORDER BY d.id DESC LIMIT $1`, [options.limit + 1]);
+  const rows = parseRows(DeadLetterRowSchema, found, 'dead letters');
   const page = rows.slice(0, options.limit);
   const last = page.at(-1);
   return {
@@ -77,20 +65,6 @@ export async function listDeadLetters(pool: Pick<Pool, 'query'>, options: { limi
     nextCursor: rows.length > options.limit && last ? encodeCursor({ v: 1, id: last.id }) : null,
   };
 }
-
-const DeadLetterSchema = z.object({
-  id: z.string(),
-  vin: z.string().nullable(),
-  topic: z.string(),
-  code: z.string(),
-  reason: z.string(),
-  index: z.number().int().nullable(),
-  seq: z.number().int().nullable(),
-  receivedAt: z.string(),
-  payload: z.string(),
-  payloadEncoding: z.enum(['utf8', 'base64']),
-  payloadBytes: z.number().int(),
-});
 
 export interface DeadLetterRouteDeps {
   pool: Pick<Pool, 'query'>;

@@ -1,5 +1,9 @@
+import { z } from 'zod';
+import { ALLOCATION_KINDS } from '../allocate/index.js';
 import type { Pool } from '../shared/db/pool.js';
+import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { formatInstant } from '../shared/time.js';
+import type { ExplainedAllocation, HiddenAllocation, RecordExplanation } from './schemas.js';
 
 /**
  * DESIGN 5 explain: one stored usage record, the rule that classified it, the catalog version, and every
@@ -7,46 +11,31 @@ import { formatInstant } from '../shared/time.js';
  * others only as `{payer: "other", bytes}` (so the parts still add up to the record's bytes).
  */
 
-export type AllocationKind = 'sponsored' | 'pack' | 'overage' | 'test';
-
-export interface ExplainedAllocation {
-  payer: string;
-  kind: AllocationKind;
-  sponsorship: string | null;
-  packInstance: string | null;
-  bytes: number;
-  overage: boolean;
-  /** catalog price as written ("4.00"); null for pack and test parts */
-  pricePerGiB: string | null;
-  usageMonth: string;
-}
-export interface HiddenAllocation {
-  payer: 'other';
-  bytes: number;
-}
-
-export interface RecordExplanation<A = ExplainedAllocation> {
-  vin: string;
-  epoch: string;
-  seq: number;
-  record: {
-    start: string;
-    end: string;
-    up: number;
-    down: number;
-    host: string | null;
-    ip: string | null;
-    port: number | null;
-    proto: string | null;
-    iface: string;
-    pkg: string | null;
-  };
-  app: string;
-  ruleId: string;
-  catalogVersion: string;
-  receivedAt: string;
-  allocations: A[];
-}
+const RecordRowSchema = z.object({
+  start_at: z.date(),
+  end_at: z.date(),
+  up: z.string(),
+  down: z.string(),
+  host: z.string().nullable(),
+  ip: z.string().nullable(),
+  port: z.number().int().nullable(),
+  proto: z.string().nullable(),
+  iface: z.string(),
+  pkg: z.string().nullable(),
+  app: z.string(),
+  rule_id: z.string(),
+  catalog_version: z.string(),
+  received_at: z.date(),
+});
+const AllocationRowSchema = z.object({
+  payer: z.string(),
+  kind: z.enum(ALLOCATION_KINDS),
+  sponsorship_id: z.string().nullable(),
+  pack_instance_id: z.string().nullable(),
+  bytes: z.string(),
+  price_per_gib: z.string().nullable(),
+  usage_month: z.string(),
+});
 
 export interface RecordKey {
   vin: string;
@@ -88,7 +77,7 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
       params,
     ),
   ]);
-  const row = records.rows[0];
+  const row = parseFirstRow(RecordRowSchema, records.rows, 'explain: usage record');
   if (!row) return null;
   const at = (date: Date) => formatInstant(date.getTime(), timezone);
   return {
@@ -111,7 +100,7 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
     ruleId: row.rule_id,
     catalogVersion: row.catalog_version,
     receivedAt: at(row.received_at),
-    allocations: allocations.rows.map((a) => ({
+    allocations: parseRows(AllocationRowSchema, allocations.rows, 'explain: allocations').map((a) => ({
       payer: a.payer,
       kind: a.kind,
       sponsorship: a.sponsorship_id,

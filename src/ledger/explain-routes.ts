@@ -5,41 +5,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { Pool } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
 import { findRecordExplanation, sponsorView } from './explain-query.js';
-
-const FullAllocationSchema = z.strictObject({
-  payer: z.string(),
-  kind: z.enum(['sponsored', 'pack', 'overage', 'test']),
-  sponsorship: z.string().nullable(),
-  packInstance: z.string().nullable(),
-  bytes: z.number().int(),
-  overage: z.boolean(),
-  pricePerGiB: z.string().nullable(),
-  usageMonth: z.string().meta({ example: '2026-11' }),
-});
-const HiddenAllocationSchema = z.strictObject({ payer: z.literal('other'), bytes: z.number().int() });
-
-const ExplainReplySchema = z.object({
-  vin: z.string(),
-  epoch: z.string(),
-  seq: z.number().int(),
-  record: z.object({
-    start: z.string(),
-    end: z.string(),
-    up: z.number().int(),
-    down: z.number().int(),
-    host: z.string().nullable(),
-    ip: z.string().nullable(),
-    port: z.number().int().nullable(),
-    proto: z.string().nullable(),
-    iface: z.string(),
-    pkg: z.string().nullable(),
-  }),
-  app: z.string(),
-  ruleId: z.string(),
-  catalogVersion: z.string(),
-  receivedAt: z.string(),
-  allocations: z.array(z.union([FullAllocationSchema, HiddenAllocationSchema])),
-});
+import { ExplainReplySchema } from './schemas.js';
 
 export interface ExplainRouteDeps {
   pool: Pick<Pool, 'query'>;

@@ -1,5 +1,5 @@
 import type { SponsorKind } from '../../catalog/index.js';
-import type { DeadLetterView } from '../../ledger/dead-letter-routes.js';
+import type { DeadLetterView } from '../../ledger/schemas.js';
 import type { IngestHealth } from '../dashboard-query.js';
 import { formatGb, formatMoney } from '../format.js';
 import { html, type Html } from '../html.js';

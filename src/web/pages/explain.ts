@@ -1,4 +1,4 @@
-import type { ExplainedAllocation, HiddenAllocation, RecordExplanation } from '../../ledger/explain-query.js';
+import type { ExplainedAllocation, HiddenAllocation, RecordExplanation } from '../../ledger/schemas.js';
 import { formatBytesExact, formatPrice } from '../format.js';
 import { html, type Html } from '../html.js';
 import { layout, type PageContext } from './layout.js';
