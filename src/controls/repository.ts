@@ -1,6 +1,7 @@
 import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { controlTopic } from '../mqtt/topics.js';
 import { controlMessage, withReason, type ControlReason } from './reasons.js';
+import type { ControlView } from './schemas.js';
 
 export interface ControlChange {
   vin: string;
@@ -88,14 +89,6 @@ export async function enqueue(client: PoolClient, messages: ReadonlyArray<Omit<O
     [messages.map((m) => m.topic), messages.map((m) => m.payload), messages.map((m) => m.qos), messages.map((m) => m.retain), at],
   );
   return rows;
-}
-
-export interface ControlView {
-  app: string;
-  action: 'block' | 'allow';
-  reasons: ControlReason[];
-  rev: number;
-  changedAt: string;
 }
 
 export async function listControls(client: Pool | PoolClient, vin: string): Promise<ControlView[]> {

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { intArray, textArray } from '../shared/db/arrays.js';
-import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { pgErrorField, sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { nextMonth } from '../shared/time.js';
 import type { FundingState, PackInstance } from '../allocate/index.js';
 import { capKey } from '../allocate/index.js';
@@ -427,7 +427,7 @@ export function createAllocationPartitions(pool: Pool) {
           await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);
         } catch (error) {
           // 42P07 duplicate_table: another worker created it between our check and our CREATE
-          if ((error as { code?: string }).code !== '42P07') throw error;
+          if (pgErrorField(error, 'code') !== '42P07') throw error;
         }
         known.add(month);
       }

@@ -1,40 +1,35 @@
 import { createHash } from 'node:crypto';
+import { z } from 'zod';
 import type { OutboxPublisher } from '../controls/outbox-publisher.js';
 import { reevaluateFunding } from '../controls/funding.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { conflict, invalid, notFound } from '../shared/errors.js';
 import { BYTES_PER_MIB } from '../shared/money.js';
+import type { PackInstanceView } from './schemas.js';
 
-export interface PackInstanceView {
-  id: string;
-  vin: string;
-  pack: string;
-  purchasedAt: string;
-  expiresAt: string;
-  sizeBytes: number;
-  balanceBytes: number;
-  externalOrderId: string | null;
-}
 
 const DAY_MS = 86_400_000;
 
-interface PackInstanceRow {
-  id: string;
-  vin: string;
-  pack_id: string;
-  purchased_at: Date;
-  expires_at: Date;
-  size_bytes: string;
-  balance_bytes: string;
-  external_order_id: string | null;
-  request_digest: string;
-}
+/** A row of `pack_instances` (`SELECT *`), parsed at the edge. */
+const PackInstanceRowSchema = z.object({
+  id: z.string(),
+  vin: z.string(),
+  pack_id: z.string(),
+  purchased_at: z.date(),
+  expires_at: z.date(),
+  size_bytes: z.string(),
+  balance_bytes: z.string(),
+  external_order_id: z.string().nullable(),
+  request_digest: z.string(),
+});
+type PackInstanceRow = z.output<typeof PackInstanceRowSchema>;
 
 function toView(row: PackInstanceRow): PackInstanceView {
   return {
-    id: String(row.id),
+    id: row.id,
     vin: row.vin,
     pack: row.pack_id,
     purchasedAt: row.purchased_at.toISOString(),
@@ -66,28 +61,31 @@ export function createPackService(deps: { pool: Pool; runtime: () => CatalogRunt
         const vehicle = await client.query('SELECT vin FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
         if (vehicle.rowCount === 0) throw notFound(`vehicle ${vin}`);
         if (input.externalOrderId !== undefined) {
-          const existing = await client.query<PackInstanceRow>('SELECT * FROM pack_instances WHERE vin = $1 AND external_order_id = $2', [vin, input.externalOrderId]);
-          if (existing.rows[0]) {
-            if (existing.rows[0].request_digest !== digest) throw conflict('IDEMPOTENCY_CONFLICT', `order ${input.externalOrderId} was already used with a different request`);
-            return { instance: toView(existing.rows[0]), created: false, outbox: [] };
+          const { rows: found } = await client.query('SELECT * FROM pack_instances WHERE vin = $1 AND external_order_id = $2', [vin, input.externalOrderId]);
+          const existing = parseFirstRow(PackInstanceRowSchema, found, 'pack instance');
+          if (existing) {
+            if (existing.request_digest !== digest) throw conflict('IDEMPOTENCY_CONFLICT', `order ${input.externalOrderId} was already used with a different request`);
+            return { instance: toView(existing), created: false, outbox: [] };
           }
         }
         const size = BigInt(product.sizeMiB) * BYTES_PER_MIB;
-        const { rows } = await client.query<PackInstanceRow>(
+        const { rows } = await client.query(
           `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
            VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING *`,
           [vin, product.id, new Date(purchasedAtMs), new Date(purchasedAtMs + product.validDays * DAY_MS), size.toString(), input.externalOrderId ?? null, digest, new Date(nowMs)],
         );
         const outbox = await reevaluateFunding(client, runtime, [vin], nowMs);
-        return { instance: toView(rows[0]!), created: true, outbox };
+        const inserted = parseFirstRow(PackInstanceRowSchema, rows, 'new pack instance');
+        if (!inserted) throw new Error(`pack ${product.id} for ${vin}: INSERT … RETURNING returned no row`);
+        return { instance: toView(inserted), created: true, outbox };
       });
       await deps.outbox.send(result.outbox);
       return { instance: result.instance, created: result.created };
     },
 
     async list(client: Pool | PoolClient, vin: string): Promise<PackInstanceView[]> {
-      const { rows } = await client.query<PackInstanceRow>('SELECT * FROM pack_instances WHERE vin = $1 ORDER BY id', [vin]);
-      return rows.map(toView);
+      const { rows } = await client.query('SELECT * FROM pack_instances WHERE vin = $1 ORDER BY id', [vin]);
+      return parseRows(PackInstanceRowSchema, rows, 'pack instances').map(toView);
     },
   };
 }

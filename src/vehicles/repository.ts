@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import type { Pool } from '../shared/db/pool.js';
-import { isUniqueViolation, withTransaction } from '../shared/db/pool.js';
+import { isUniqueViolation, pgErrorField, withTransaction } from '../shared/db/pool.js';
+import { parseFirstRow } from '../shared/db/rows.js';
 import { conflict } from '../shared/errors.js';
 import type { StoredSecret } from './device-secret.js';
 import { lockIccids } from './iccid-lock.js';
@@ -10,24 +12,19 @@ export interface SecretHashes {
   broker: StoredSecret;
 }
 
-export interface VehicleRow {
-  vin: string;
-  iccid: string;
-  automaker: string;
-  model: string;
-  activatedAt: Date | null;
-  createdAt: Date;
-}
-
 const columns = 'vin, iccid, automaker, model, activated_at, created_at';
-const toVehicle = (row: Record<string, unknown>): VehicleRow => ({
-  vin: row.vin as string,
-  iccid: row.iccid as string,
-  automaker: row.automaker as string,
-  model: row.model as string,
-  activatedAt: (row.activated_at as Date | null) ?? null,
-  createdAt: row.created_at as Date,
-});
+/** A row of `columns`, parsed at the edge into the repository's shape. */
+const VehicleRowSchema = z
+  .object({ vin: z.string(), iccid: z.string(), automaker: z.string(), model: z.string(), activated_at: z.date().nullable(), created_at: z.date() })
+  .transform(({ activated_at, created_at, ...row }) => ({ ...row, activatedAt: activated_at, createdAt: created_at }));
+export type VehicleRow = z.output<typeof VehicleRowSchema>;
+const SecretRowSchema = z
+  .object({ secret_iterations: z.number().int(), secret_salt: z.instanceof(Buffer), secret_hash: z.instanceof(Buffer) })
+  .transform((row): StoredSecret => ({ iterations: row.secret_iterations, salt: row.secret_salt, hash: row.secret_hash }));
+
+function oneVehicle(rows: readonly unknown[], query: string): VehicleRow | null {
+  return parseFirstRow(VehicleRowSchema, rows, query);
+}
 
 export function createVehicleRepository(pool: Pool) {
   return {
@@ -52,11 +49,13 @@ export function createVehicleRepository(pool: Pool) {
             `INSERT INTO vehicle_iccid_history (vin, iccid, valid_from, valid_to, bound_by, bound_at, reason) VALUES ($1, $2, NULL, NULL, 'admin', $3, 'bound at production (registration)')`,
             [vehicle.vin, vehicle.iccid, now],
           );
-          return toVehicle(rows[0]);
+          const inserted = oneVehicle(rows, 'new vehicle');
+          if (!inserted) throw new Error(`vehicle ${vehicle.vin}: INSERT … RETURNING returned no row`);
+          return inserted;
         });
       } catch (error) {
         if (isUniqueViolation(error)) {
-          const constraint = (error as { constraint?: string }).constraint ?? '';
+          const constraint = pgErrorField(error, 'constraint') ?? '';
           throw constraint.includes('iccid')
             ? conflict('DUPLICATE_ICCID', `ICCID ${vehicle.iccid} is already bound to another vehicle`)
             : conflict('DUPLICATE_VIN', `vehicle ${vehicle.vin} is already registered`);
@@ -67,18 +66,17 @@ export function createVehicleRepository(pool: Pool) {
 
     async find(vin: string): Promise<VehicleRow | null> {
       const { rows } = await pool.query(`SELECT ${columns} FROM vehicles WHERE vin = $1`, [vin]);
-      return rows[0] ? toVehicle(rows[0]) : null;
+      return oneVehicle(rows, 'vehicle');
     },
 
     async findSecret(vin: string): Promise<StoredSecret | null> {
       const { rows } = await pool.query('SELECT secret_iterations, secret_salt, secret_hash FROM vehicles WHERE vin = $1', [vin]);
-      const row = rows[0];
-      return row ? { iterations: row.secret_iterations, salt: row.secret_salt, hash: row.secret_hash } : null;
+      return parseFirstRow(SecretRowSchema, rows, 'device secret');
     },
 
     async setActivatedAt(vin: string, activatedAt: Date): Promise<VehicleRow | null> {
       const { rows } = await pool.query(`UPDATE vehicles SET activated_at = $2 WHERE vin = $1 RETURNING ${columns}`, [vin, activatedAt]);
-      return rows[0] ? toVehicle(rows[0]) : null;
+      return oneVehicle(rows, 'activated vehicle');
     },
 
     async replaceSecret(vin: string, secret: SecretHashes, now: Date): Promise<boolean> {

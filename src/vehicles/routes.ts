@@ -3,31 +3,10 @@ import type { FastifyZodInstance } from '../api/types.js';
 import { ErrorSchema, IccidSchema, OffsetTimestampSchema, VinSchema } from '../api/schemas.js';
 import type { VehicleService } from './service.js';
 import type { VehicleRow } from './repository.js';
-import type { PackService, PackInstanceView } from './packs.js';
-import type { ControlView } from '../controls/repository.js';
+import type { PackService } from './packs.js';
+import type { ControlView } from '../controls/schemas.js';
+import { PackInstanceSchema, SecretReplySchema, VehicleSchema, type PackInstanceView } from './schemas.js';
 
-const PackInstanceSchema = z.object({
-  id: z.string(),
-  vin: z.string(),
-  pack: z.string(),
-  purchasedAt: z.string(),
-  expiresAt: z.string(),
-  sizeBytes: z.number().int(),
-  balanceBytes: z.number().int(),
-  externalOrderId: z.string().nullable(),
-});
-const ControlSchema = z.object({ app: z.string(), action: z.enum(['block', 'allow']), reasons: z.array(z.string()), rev: z.number().int(), changedAt: z.string() });
-const VehicleSchema = z.object({
-  vin: z.string(),
-  iccid: z.string(),
-  automaker: z.string(),
-  model: z.string(),
-  activatedAt: z.string().nullable(),
-  createdAt: z.string(),
-  packs: z.array(PackInstanceSchema),
-  controls: z.array(ControlSchema),
-});
-const SecretReplySchema = z.object({ vin: z.string(), deviceSecret: z.string() });
 const VinParams = z.object({ vin: VinSchema });
 const errors = { 401: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
 

@@ -3,6 +3,7 @@ import type { Clock } from '../shared/clock.js';
 import { invalid, notFound } from '../shared/errors.js';
 import { generateDeviceSecret, hashDeviceSecret, hashForBrokers } from './device-secret.js';
 import type { VehicleRepository, VehicleRow } from './repository.js';
+import type { SecretReply } from './schemas.js';
 
 export interface RegisterVehicleInput {
   vin: string;
@@ -40,7 +41,7 @@ export function createVehicleService(deps: VehicleServiceDeps) {
   };
 
   return {
-    async register(input: RegisterVehicleInput): Promise<{ vin: string; deviceSecret: string }> {
+    async register(input: RegisterVehicleInput): Promise<SecretReply> {
       if (!isBillableAutomaker(deps.catalog(), input.automaker)) {
         throw invalid('automaker', `'${input.automaker}' is not an automaker with an overage entry in the catalog`);
       }
@@ -64,7 +65,7 @@ export function createVehicleService(deps: VehicleServiceDeps) {
     },
 
     /** New secret, shown once; the old one stops working at once and the live session is closed. */
-    async rotateSecret(vin: string): Promise<{ vin: string; deviceSecret: string }> {
+    async rotateSecret(vin: string): Promise<SecretReply> {
       const deviceSecret = generateDeviceSecret();
       const stored = await hashSecret(deviceSecret);
       if (!(await deps.vehicles.replaceSecret(vin, stored, new Date(deps.clock.now())))) throw notFound(`vehicle ${vin}`);

@@ -113,7 +113,14 @@ export async function withWriteTransaction<T>(pool: Pool, fn: (tx: WriteTransact
   }
 }
 
+/** A text field of a PostgreSQL error (`code` = SQLSTATE, `constraint`), or undefined for anything else thrown. */
+export function pgErrorField(error: unknown, field: 'code' | 'constraint'): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const value: unknown = Reflect.get(error, field);
+  return typeof value === 'string' ? value : undefined;
+}
+
 /** Postgres unique_violation, to be turned into a domain duplicate error by the repository. */
 export function isUniqueViolation(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && (error as { code?: string }).code === '23505';
+  return pgErrorField(error, 'code') === '23505';
 }
