@@ -12,6 +12,9 @@ export const ErrorSchema = z.object({
   error: z.object({ code: z.string(), message: z.string(), field: z.string().optional() }),
 });
 
+/** Money in a reply: a decimal string with 2 decimals (DESIGN 4.3: never a float). */
+export const MoneySchema = z.string().meta({ example: '48.00', description: 'decimal string, 2 decimals' });
+
 /** DESIGN 5: every timestamp accepted must carry an offset; stored to the millisecond. */
 export const OffsetTimestampSchema = z
   .string()
@@ -71,5 +74,10 @@ export const LimitSchema = z
   .transform(Number)
   .pipe(z.number().int().min(1, 'must be an integer from 1 to 1000').max(1000, 'must be an integer from 1 to 1000'))
   .default(100);
+/** A sponsor's or merchant's API key as listed (never its secret). */
+export const KeyInfoSchema = z.object({ keyId: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
+/** A key just created: the only time its secret is shown. */
+export const NewKeySchema = z.object({ key: z.string(), keyId: z.string() });
+
 /** The id of a stored row (invoices, e-invoices): a positive bigint as text. */
 export const RowIdSchema = z.string().regex(/^\d{1,18}$/, { message: 'must be a numeric id' });

@@ -1,4 +1,5 @@
 import { formatMinor, netOfTaxMinor, parseDecimal, toMinor } from '../shared/money.js';
+import type { InvoiceItem, RedReason } from './schemas.js';
 
 /**
  * Pure composition of e-invoices (数电发票, fully digitalised e-invoices) for SIM orders (DESIGN 6).
@@ -12,25 +13,11 @@ import { formatMinor, netOfTaxMinor, parseDecimal, toMinor } from '../shared/mon
  *   original number, with the reason of the reversal (销货退回 before activation, 服务中止 after).
  */
 
-export interface InvoiceItem {
-  name: string;
-  quantity: number;
-  unit: string;
-  /** tax-exclusive, decimal string with 2 decimals */
-  unitPrice: string;
-  amount: string;
-  /** decimal string, e.g. "0.06" */
-  taxRate: string;
-  tax: string;
-}
-
 export interface InvoiceParty {
   name: string;
   /** the buyer's tax id when the buyer is an enterprise; absent for individuals */
   taxId?: string;
 }
-
-export type RedReason = 'SALES_RETURN' | 'SERVICE_TERMINATION';
 
 export interface InvoiceDocument {
   kind: 'blue' | 'red';

@@ -4,7 +4,10 @@ import type { Clock } from '../shared/clock.js';
 import { isUniqueViolation, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { maskName, type PiiVault } from '../shared/pii.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
-import { composeBlueInvoice, composeRedInvoice, type InvoiceDocument, type InvoiceItem, type RedReason } from './compose.js';
+import { z } from 'zod';
+import { parseFirstRow, parseRows } from '../shared/db/rows.js';
+import { composeBlueInvoice, composeRedInvoice, type InvoiceDocument } from './compose.js';
+import { InvoiceItemSchema, InvoiceStatusSchema, RedReasonSchema, type InvoiceView, type RedReason } from './schemas.js';
 import { TaxPlatformError, type TaxPlatform } from './provider.js';
 
 /**
@@ -17,57 +20,39 @@ import { TaxPlatformError, type TaxPlatform } from './provider.js';
  * - a red-letter invoice waits until its blue invoice has a number.
  */
 
-export type InvoiceStatus = 'pending' | 'issued' | 'rejected';
-
-export interface InvoiceRow {
-  id: string;
-  merchant_id: string;
-  order_id: string;
-  kind: 'blue' | 'red';
-  original_id: string | null;
-  status: InvoiceStatus;
-  request_id: string;
-  number: string | null;
-  red_reason: RedReason | null;
-  seller_tax_id: string;
-  seller_name: string;
-  buyer_name_enc: string;
-  currency: string;
-  items: InvoiceItem[];
-  amount: string;
-  tax: string;
-  total: string;
-  created_at: Date;
-  issued_at: Date | null;
-  attempts: number;
-  last_attempt_at: Date | null;
-  last_error: string | null;
-}
-
-export interface InvoiceView {
-  id: string;
-  kind: 'blue' | 'red';
-  status: InvoiceStatus;
-  number: string | null;
-  originalNumber: string | null;
-  redReason: RedReason | null;
-  orderId: string;
-  externalOrderId: string;
-  iccid: string;
-  seller: { name: string; taxId: string };
-  buyer: { name: string };
-  currency: string;
-  items: InvoiceItem[];
-  amount: string;
-  tax: string;
-  total: string;
-  createdAt: string;
-  issuedAt: string | null;
-  attempts: number;
-  lastError: string | null;
-}
+/** A row of `einvoices` (`SELECT *`), parsed at the edge. */
+const InvoiceRowSchema = z.object({
+  id: z.string(),
+  merchant_id: z.string(),
+  order_id: z.string(),
+  kind: z.enum(['blue', 'red']),
+  original_id: z.string().nullable(),
+  status: InvoiceStatusSchema,
+  request_id: z.string(),
+  number: z.string().nullable(),
+  red_reason: RedReasonSchema.nullable(),
+  seller_tax_id: z.string(),
+  seller_name: z.string(),
+  buyer_name_enc: z.string(),
+  currency: z.string(),
+  items: z.array(InvoiceItemSchema),
+  amount: z.string(),
+  tax: z.string(),
+  total: z.string(),
+  created_at: z.date(),
+  issued_at: z.date().nullable(),
+  attempts: z.number().int(),
+  last_attempt_at: z.date().nullable(),
+  last_error: z.string().nullable(),
+});
+export type InvoiceRow = z.output<typeof InvoiceRowSchema>;
+/** With what a reply needs beyond the row: its order's external id and card, the reversed invoice's number. */
+const InvoiceInContextSchema = InvoiceRowSchema.extend({ external_order_id: z.string(), iccid: z.string(), original_number: z.string().nullable() });
 
 type Db = Pool | PoolClient;
+
+const IN_CONTEXT = `SELECT e.*, o.external_order_id, o.iccid, b.number AS original_number
+                      FROM einvoices e JOIN sim_orders o ON o.id = e.order_id LEFT JOIN einvoices b ON b.id = e.original_id`;
 
 const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 600_000;
@@ -120,9 +105,12 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
   }
 
   async function find(db: Db, id: string): Promise<InvoiceRow | null> {
-    const { rows } = await db.query<InvoiceRow>('SELECT * FROM einvoices WHERE id = $1', [id]);
-    return rows[0] ?? null;
+    const { rows } = await db.query('SELECT * FROM einvoices WHERE id = $1', [id]);
+    return parseFirstRow(InvoiceRowSchema, rows, 'e-invoice');
   }
+
+  const viewInContext = (row: z.output<typeof InvoiceInContextSchema>): InvoiceView =>
+    service.view(row, { externalOrderId: row.external_order_id, iccid: row.iccid, originalNumber: row.original_number });
 
   const service = {
     /** The blue invoice of a paid order, in the order's transaction. */
@@ -160,8 +148,8 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
 
     /** The red-letter reversal of an order's blue invoice, in the refund's transaction. */
     async createRed(client: PoolClient, orderId: string, reason: RedReason, at: Date): Promise<string | null> {
-      const { rows } = await client.query<InvoiceRow>(`SELECT * FROM einvoices WHERE order_id = $1 AND kind = 'blue'`, [orderId]);
-      const blue = rows[0];
+      const { rows } = await client.query(`SELECT * FROM einvoices WHERE order_id = $1 AND kind = 'blue'`, [orderId]);
+      const blue = parseFirstRow(InvoiceRowSchema, rows, 'blue e-invoice');
       if (!blue) return null;
       const red = composeRedInvoice(documentOf(blue, null), blue.number, reason);
       return insert(client, {
@@ -254,19 +242,25 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
     find: (id: string) => find(deps.pool, id),
 
     async forOrder(db: Db, orderId: string): Promise<InvoiceRow[]> {
-      const { rows } = await db.query<InvoiceRow>('SELECT * FROM einvoices WHERE order_id = $1 ORDER BY id', [orderId]);
-      return rows;
+      const { rows } = await db.query('SELECT * FROM einvoices WHERE order_id = $1 ORDER BY id', [orderId]);
+      return parseRows(InvoiceRowSchema, rows, 'e-invoices of an order');
     },
 
     /** A merchant's invoices created in [fromMs, toMs) (blue: the order's month; red: the refund's month). */
     async listForMerchant(merchantId: string, fromMs: number, toMs: number): Promise<InvoiceView[]> {
-      const { rows } = await deps.pool.query<InvoiceRow & { external_order_id: string; iccid: string; original_number: string | null }>(
-        `SELECT e.*, o.external_order_id, o.iccid, b.number AS original_number
-           FROM einvoices e JOIN sim_orders o ON o.id = e.order_id LEFT JOIN einvoices b ON b.id = e.original_id
-          WHERE e.merchant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 ORDER BY e.created_at, e.id`,
-        [merchantId, new Date(fromMs), new Date(toMs)],
-      );
-      return rows.map((row) => service.view(row, { externalOrderId: row.external_order_id, iccid: row.iccid, originalNumber: row.original_number }));
+      const { rows } = await deps.pool.query(`${IN_CONTEXT} WHERE e.merchant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 ORDER BY e.created_at, e.id`, [
+        merchantId,
+        new Date(fromMs),
+        new Date(toMs),
+      ]);
+      return parseRows(InvoiceInContextSchema, rows, 'e-invoices of a merchant').map(viewInContext);
+    },
+
+    /** One invoice as the API shows it, or null when there is none. */
+    async viewOf(id: string): Promise<InvoiceView | null> {
+      const { rows } = await deps.pool.query(`${IN_CONTEXT} WHERE e.id = $1`, [id]);
+      const row = parseFirstRow(InvoiceInContextSchema, rows, 'e-invoice');
+      return row && viewInContext(row);
     },
 
     /** The response shape: the buyer masked (DESIGN 6), everything else as issued. */

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { IdSchema, KeyIdSchema, LimitSchema, MonthSchema, UsccSchema } from '../api/schemas.js';
+import { IdSchema, KeyIdSchema, KeyInfoSchema, LimitSchema, MoneySchema, MonthSchema, NewKeySchema, UsccSchema } from '../api/schemas.js';
+import { InvoiceSchema } from '../einvoice/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
@@ -11,9 +12,10 @@ import { nextMonth, startOfMonth } from '../shared/time.js';
 import { callerOf } from '../sims/context.js';
 import type { Inventory } from '../sims/inventory.js';
 import type { OrderRow } from '../sims/repository.js';
-import { errors, ImportErrorSchema, InvoiceSchema, MoneySchema, OrderSchema, RowProblemSchema, SimListItemSchema, SimStateSchema } from '../sims/schemas.js';
+import { errors, ImportErrorSchema, OrderSchema, RowProblemSchema, SimListItemSchema, SimStateSchema } from '../sims/schemas.js';
 import type { Views } from '../sims/views.js';
 import type { MerchantRepository } from './repository.js';
+import { MerchantSchema } from './schemas.js';
 import { merchantSettlement } from './settlement.js';
 
 export interface MerchantRouteDeps {
@@ -27,8 +29,6 @@ export interface MerchantRouteDeps {
   views: Views;
 }
 
-const MerchantSchema = z.object({ id: z.string(), name: z.string(), taxId: z.string(), createdAt: z.string() });
-const KeyInfoSchema = z.object({ keyId: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
 const IdParams = z.object({ id: IdSchema });
 
 /** DESIGN 6: merchants (admin), their keys, inventory, orders, settlements and e-invoices (the merchant itself or the admin). */
@@ -71,7 +71,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
 
   app.post('/v1/merchants/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
+    schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: NewKeySchema, ...errors } },
     handler: async (request, reply) => {
       await requireMerchant(request.params.id);
       return reply.status(201).send(await deps.keys.create('merchant', request.params.id));

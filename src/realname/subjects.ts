@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { maskIdNumber, maskName, type PiiVault } from '../shared/pii.js';
+import type { MaskedSubject, UnmaskedSubject } from './schemas.js';
 import type { RealNameSubmission } from './validate.js';
 
 /**
@@ -32,27 +33,6 @@ export interface SubjectRow {
   submitted_by: string;
   submitted_at: Date;
   decided_at: Date | null;
-}
-
-export interface MaskedSubject {
-  status: SubjectStatus | 'none';
-  type: SubjectType | null;
-  name: string | null;
-  idNumber: string | null;
-  agent?: { name: string; idNumber: string };
-  reason?: string;
-  submittedAt?: string;
-  verifiedAt?: string | null;
-}
-
-export interface UnmaskedSubject {
-  id: string;
-  role: SubjectRole;
-  type: SubjectType;
-  status: SubjectStatus;
-  name: string;
-  idNumber: string;
-  agent?: { name: string; idNumber: string };
 }
 
 type Db = Pool | PoolClient;

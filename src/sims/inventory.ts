@@ -5,6 +5,7 @@ import { formatInstant } from '../shared/time.js';
 import { lockIccids } from '../vehicles/iccid-lock.js';
 import type { Caller, SimDeps } from './context.js';
 import { validateImportRows, type ImportRow, type RowProblem } from './import-rows.js';
+import type { SimListItem } from './schemas.js';
 import type { SimState } from './state-machine.js';
 
 /**
@@ -24,16 +25,6 @@ export const UNAVAILABLE_REASON = 'is already on the platform';
 export interface ImportOutcome {
   imported: number;
   rejected: RowProblem[];
-}
-
-export interface SimListItem {
-  iccid: string;
-  state: SimState;
-  vin: string | null;
-  imsi: string;
-  msisdn: string;
-  serviceUntil: string | null;
-  activatedAt: string | null;
 }
 
 class ImportAborted extends Error {

@@ -1,10 +1,11 @@
-import type { UnmaskedSubject } from '../realname/subjects.js';
+import type { UnmaskedSubject } from '../realname/schemas.js';
 import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
 import type { PiiPurpose } from '../shared/pii.js';
 import type { Caller, SimDeps } from './context.js';
 import { orderFingerprint } from './orders.js';
 import { findSim } from './repository.js';
+import type { AccessLogEntry, RevealedCard } from './schemas.js';
 
 /**
  * Unmasked personal data (DESIGN 6): only through {@link reveal}, which writes an append-only audit row
@@ -12,25 +13,6 @@ import { findSim } from './repository.js';
  * {@link reencryptAll} moves every ciphertext written with `PII_KEY_PREVIOUS` to `PII_KEY` and re-keys the
  * lookup hashes and order digests, so the previous key can then be retired.
  */
-
-export interface RevealedCard {
-  iccid: string;
-  msisdn: string;
-  holder: UnmaskedSubject | null;
-  owner: UnmaskedSubject | null;
-  buyers: Array<{ externalOrderId: string; name: string; phone: string }>;
-  auditId: string;
-}
-
-export interface AccessLogEntry {
-  id: string;
-  actor: string;
-  iccid: string | null;
-  fields: string[];
-  reason: string;
-  requestId: string | null;
-  at: string;
-}
 
 const BATCH = 500;
 

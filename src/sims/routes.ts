@@ -1,5 +1,7 @@
 import { z } from 'zod';
-import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, RowIdSchema, VinSchema } from '../api/schemas.js';
+import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, MoneySchema, RowIdSchema, VinSchema } from '../api/schemas.js';
+import { InvoiceSchema } from '../einvoice/schemas.js';
+import { MaskedSubjectSchema } from '../realname/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
@@ -15,17 +17,15 @@ import type { Orders } from './orders.js';
 import type { PersonalData } from './personal-data.js';
 import { findSim, listEvents } from './repository.js';
 import {
+  AccessLogEntrySchema,
   BuyerSchema,
   errors,
   ExternalOrderIdSchema,
-  InvoiceSchema,
-  MoneySchema,
   OrderSchema,
   ReasonBodySchema,
   RevealSchema,
   SimEventSchema,
   SimSchema,
-  SubjectSchema,
 } from './schemas.js';
 import type { Views } from './views.js';
 
@@ -161,7 +161,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
       querystring: z.object({ iccid: IccidSchema.optional(), limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: {
         200: z.object({
-          entries: z.array(z.object({ id: z.string(), actor: z.string(), iccid: z.string().nullable(), fields: z.array(z.string()), reason: z.string(), requestId: z.string().nullable(), at: z.string() })),
+          entries: z.array(AccessLogEntrySchema),
           nextCursor: z.string().nullable(),
         }),
         ...errors,
@@ -229,12 +229,10 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
       const caller = callerOf(request.principal);
       const row = await deps.einvoices.find(request.params.id);
       if (!row || (caller.merchantId !== null && row.merchant_id !== caller.merchantId)) throw notFound(`e-invoice ${request.params.id}`);
-      const after = (await deps.einvoices.retry(row.id))!;
-      const { rows } = await deps.pool.query<{ external_order_id: string; iccid: string; original_number: string | null }>(
-        'SELECT o.external_order_id, o.iccid, b.number AS original_number FROM sim_orders o LEFT JOIN einvoices b ON b.id = $2 WHERE o.id = $1',
-        [after.order_id, after.original_id],
-      );
-      return deps.einvoices.view(after, { externalOrderId: rows[0]!.external_order_id, iccid: rows[0]!.iccid, originalNumber: rows[0]!.original_number });
+      await deps.einvoices.retry(row.id);
+      const view = await deps.einvoices.viewOf(row.id);
+      if (!view) throw notFound(`e-invoice ${request.params.id}`);
+      return view;
     },
   });
 
@@ -246,7 +244,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
         'A used-car sale: clears the vehicle user’s real-name (it is the vehicle’s, through SIM swaps); REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers. Answers the vehicle’s card, or {vin, iccid, owner} while that card is the platform’s',
       params: z.object({ vin: VinSchema }),
       body: ReasonBodySchema,
-      response: { 200: z.union([SimSchema, z.object({ vin: z.string(), iccid: z.string(), owner: SubjectSchema })]), ...errors },
+      response: { 200: z.union([SimSchema, z.object({ vin: z.string(), iccid: z.string(), owner: MaskedSubjectSchema })]), ...errors },
     },
     handler: async (request) => {
       const changed = await deps.lifecycle.changeOwner(request.params.vin, callerOf(request.principal), request.body?.reason);

@@ -1,11 +1,13 @@
 import type { Catalog } from '../catalog/index.js';
 import { canonicalRate } from '../einvoice/compose.js';
 import type { EinvoiceService, InvoiceRow } from '../einvoice/service.js';
-import type { MaskedSubject, SubjectStore } from '../realname/subjects.js';
+import type { MaskedSubject } from '../realname/schemas.js';
+import type { SubjectStore } from '../realname/subjects.js';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { maskIdNumber, maskName, maskPhone, type PiiVault } from '../shared/pii.js';
 import { formatInstant } from '../shared/time.js';
 import type { OrderRow, SimEventRow, SimRow } from './repository.js';
+import type { OrderView, SimEventView, SimView } from './schemas.js';
 
 /**
  * Response shapes (DESIGN 6). Personal data is always masked here (`1101**********123X`, `张*三`,
@@ -13,40 +15,6 @@ import type { OrderRow, SimEventRow, SimRow } from './repository.js';
  */
 
 type Db = Pool | PoolClient;
-
-export interface SimView {
-  iccid: string;
-  merchant: string;
-  state: SimRow['state'];
-  vin: string | null;
-  serviceUntil: string | null;
-  activatedAt: string | null;
-  imsi: string;
-  msisdn: string;
-  realName: MaskedSubject;
-  owner?: MaskedSubject;
-}
-
-export interface OrderView {
-  id: string;
-  merchant: string;
-  externalOrderId: string;
-  kind: 'sale' | 'recharge';
-  iccid: string;
-  plan: string;
-  termMonths: number | null;
-  pack: string | null;
-  monthlyPack: string | null;
-  currency: string;
-  retail: string;
-  wholesale: string;
-  taxRate: string;
-  buyer: { name: string; phone: string };
-  status: 'paid' | 'refunded';
-  createdAt: string;
-  refundedAt: string | null;
-  einvoices: Array<{ id: string; kind: 'blue' | 'red'; status: string; number: string | null; total: string }>;
-}
 
 export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; einvoices: EinvoiceService; catalog: () => Catalog; timeZone: () => string }) {
   const at = (date: Date | null) => (date ? formatInstant(date.getTime(), deps.timeZone()) : null);
@@ -110,7 +78,7 @@ export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; ein
       };
     },
 
-    event(e: SimEventRow) {
+    event(e: SimEventRow): SimEventView {
       return { id: e.id, event: e.event, from: e.from_state, to: e.to_state, actor: e.actor, reason: e.reason, orderId: e.order_id, at: at(e.at)! };
     },
   };

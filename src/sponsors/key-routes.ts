@@ -1,11 +1,10 @@
 import { z } from 'zod';
 import type { ApiKeyStore } from '../api/api-keys.js';
-import { ErrorSchema, IdSchema, KeyIdSchema } from '../api/schemas.js';
+import { ErrorSchema, IdSchema, KeyIdSchema, KeyInfoSchema, NewKeySchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import { notFound } from '../shared/errors.js';
 
-const KeyInfoSchema = z.object({ keyId: z.string(), createdAt: z.string(), lastUsedAt: z.string().nullable(), revokedAt: z.string().nullable() });
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
 
 /** DESIGN 5: sponsor API keys, created (shown once), listed and revoked by the admin. */
@@ -17,7 +16,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.post('/v1/sponsors/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['sponsors'], summary: 'Create a sponsor API key (shown once)', params, response: { 201: z.object({ key: z.string(), keyId: z.string() }), ...errors } },
+    schema: { tags: ['sponsors'], summary: 'Create a sponsor API key (shown once)', params, response: { 201: NewKeySchema, ...errors } },
     handler: async (request, reply) => {
       requireSponsor(request.params.id);
       return reply.status(201).send(await deps.keys.create('sponsor', request.params.id));

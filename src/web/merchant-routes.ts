@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { IccidSchema, IdSchema } from '../api/schemas.js';
-import type { Merchant } from '../merchants/repository.js';
+import type { Merchant } from '../merchants/schemas.js';
 import { merchantSettlement } from '../merchants/settlement.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';

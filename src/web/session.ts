@@ -86,9 +86,8 @@ export function createSessionCodec(adminToken: string): SessionCodec {
 
     read(token, nowMs) {
       if (!token || token.length > 1024) return null;
-      const match = /^v1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(token);
-      if (!match) return null;
-      const [, body, signature] = match as unknown as [string, string, string];
+      const [, body, signature] = /^v1\.([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]{43})$/.exec(token) ?? [];
+      if (body === undefined || signature === undefined) return null;
       if (!equal(Buffer.from(signature, 'base64url'), mac(`session\u0000${body}`))) return null;
       let parsed: unknown;
       try {

@@ -1,8 +1,8 @@
-import type { InvoiceView } from '../../einvoice/service.js';
+import type { InvoiceView } from '../../einvoice/schemas.js';
 import type { SettlementTotals } from '../../merchants/settlement.js';
-import type { MaskedSubject } from '../../realname/subjects.js';
+import type { MaskedSubject } from '../../realname/schemas.js';
 import { SIM_STATES, type SimState } from '../../sims/state-machine.js';
-import type { OrderView, SimView } from '../../sims/views.js';
+import type { OrderView, SimEventView, SimView } from '../../sims/schemas.js';
 import { formatMoney, formatRate, formatWhen } from '../format.js';
 import { html, type Html } from '../html.js';
 import { layout, type PageContext } from './layout.js';
@@ -27,16 +27,6 @@ export interface Pagination {
   firstHref: string | null;
 }
 
-export interface SimEventView {
-  id: string;
-  event: string;
-  from: string | null;
-  to: string;
-  actor: string;
-  reason: string;
-  orderId: string | null;
-  at: string;
-}
 
 const when = (ctx: PageContext, instant: string | null | undefined): Html => (instant ? html`<time datetime="${instant}">${formatWhen(instant, ctx.timeZone)}</time>` : html`—`);
 
