@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { readProviderJson } from '../shared/provider-answer.js';
+import { providerErrorCode, readProviderJson } from '../shared/provider-answer.js';
 import type { InvoiceDocument } from './compose.js';
 
 /**
@@ -67,8 +67,8 @@ export function createHttpTaxPlatform(options: { baseUrl: string; token?: string
       }
       if (!response.ok) {
         // Only the platform's code and our own words: its message may quote the buyer.
-        const code = (payload as { error?: { code?: unknown } } | null)?.error?.code;
-        throw new TaxPlatformError('rejected', `the tax platform rejected the invoice (${response.status}${typeof code === 'string' ? ` ${code.slice(0, 64)}` : ''})`);
+        const code = providerErrorCode(payload);
+        throw new TaxPlatformError('rejected', `the tax platform rejected the invoice (${response.status}${code !== null ? ` ${code}` : ''})`);
       }
       const issued = IssuedSchema.safeParse(payload);
       if (!issued.success) throw new TaxPlatformError('unavailable', 'the tax platform sent an answer of an unknown shape');

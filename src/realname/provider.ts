@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { readProviderJson } from '../shared/provider-answer.js';
+import { providerErrorCode, readProviderJson } from '../shared/provider-answer.js';
 
 /**
  * The real-name verification provider (DESIGN 6): checks that a name and a resident ID number belong to
@@ -88,8 +88,8 @@ export function createHttpRealNameProvider(options: HttpProviderOptions): RealNa
       throw new RealNameProviderError('unavailable', `the real-name provider refused our credentials (${response.status}); check REALNAME_TOKEN`);
     }
     if (!response.ok) {
-      const code = (payload as { error?: { code?: unknown } } | null)?.error?.code;
-      throw new RealNameProviderError('protocol', `the real-name provider refused the request (${response.status}${typeof code === 'string' ? ` ${code.slice(0, 64)}` : ''})`);
+      const code = providerErrorCode(payload);
+      throw new RealNameProviderError('protocol', `the real-name provider refused the request (${response.status}${code !== null ? ` ${code}` : ''})`);
     }
     const answer = AnswerSchema.safeParse(payload);
     if (!answer.success) throw new RealNameProviderError('protocol', 'the real-name provider sent an answer of an unknown shape');

@@ -4,8 +4,8 @@ import { maskPhone } from '../shared/pii.js';
 import { formatInstant } from '../shared/time.js';
 import { lockIccids } from '../vehicles/iccid-lock.js';
 import type { Caller, SimDeps } from './context.js';
-import { validateImportRows, type ImportRow, type RowProblem } from './import-rows.js';
-import type { SimListItem } from './schemas.js';
+import { validateImportRows, type ImportRow } from './import-rows.js';
+import type { RowProblem, SimListItem } from './schemas.js';
 import type { SimState } from './state-machine.js';
 
 /**

@@ -73,6 +73,7 @@ export const OrderSchema = z.object({
   einvoices: z.array(z.object({ id: z.string(), kind: z.enum(['blue', 'red']), status: z.string(), number: z.string().nullable(), total: MoneySchema })),
 });
 
+/** A row's problem in an inventory import's reply (`sims.3.iccid`). */
 export const RowProblemSchema = z.object({
   index: z.number().int(),
   field: z.string(),
@@ -93,6 +94,7 @@ export const RevealSchema = z.object({
 /** `GET /v1/personal-data/access-log`: one read of unmasked personal data. */
 export const AccessLogEntrySchema = z.object({ id: z.string(), actor: z.string(), iccid: z.string().nullable(), fields: z.array(z.string()), reason: z.string(), requestId: z.string().nullable(), at: z.string() });
 
+export type RowProblem = z.output<typeof RowProblemSchema>;
 export type SimView = z.output<typeof SimSchema>;
 export type SimListItem = z.output<typeof SimListItemSchema>;
 export type SimEventView = z.output<typeof SimEventSchema>;
