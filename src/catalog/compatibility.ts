@@ -21,7 +21,7 @@ export async function checkCatalogCompatibility(pool: Pool, next: Catalog): Prom
     }
   }
   const removed = <T extends { id: string }>(before: readonly T[], after: readonly T[]) => before.map((x) => x.id).filter((id) => !after.some((y) => y.id === id));
-  const referenced = async (sql: string, id: string) => (await pool.query(sql, [id])).rowCount! > 0;
+  const referenced = async (sql: string, id: string) => (await pool.query(sql, [id])).rows.length > 0;
   for (const id of removed(previous.sponsors, next.sponsors)) {
     if (
       (await referenced('SELECT 1 FROM rollup_app_month WHERE sponsor = $1 LIMIT 1', id)) ||

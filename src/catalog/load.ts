@@ -38,7 +38,7 @@ export function parseCatalogYaml(file: string, text: string): { content: unknown
     return { content: doc.toJS() };
   } catch (error) {
     // e.g. too many alias expansions (the library's guard against a "billion laughs" file)
-    return { problems: [{ file, path: '', message: `YAML error: ${(error as Error).message}` }] };
+    return { problems: [{ file, path: '', message: `YAML error: ${(error instanceof Error ? error.message : String(error))}` }] };
   }
 }
 
@@ -59,7 +59,7 @@ export async function loadCatalog(dir: string): Promise<LoadedCatalog> {
   try {
     names = await listCatalogFiles(dir);
   } catch (error) {
-    const message = `cannot read the catalog folder: ${(error as Error).message}`;
+    const message = `cannot read the catalog folder: ${(error instanceof Error ? error.message : String(error))}`;
     throw new CatalogError([{ file: dir, path: '', message }]);
   }
   const files: CatalogInputFile[] = [];
@@ -69,7 +69,7 @@ export async function loadCatalog(dir: string): Promise<LoadedCatalog> {
     try {
       text = await readFile(join(dir, name), 'utf8');
     } catch (error) {
-      readProblems.push({ file: name, path: '', message: `cannot read: ${(error as Error).message}` });
+      readProblems.push({ file: name, path: '', message: `cannot read: ${(error instanceof Error ? error.message : String(error))}` });
       continue;
     }
     const parsed = parseCatalogYaml(name, text);

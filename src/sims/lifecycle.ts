@@ -67,6 +67,13 @@ export function createLifecycle(deps: SimDeps) {
     return applyCardEffects(client, deps, sim.iccid, nowMs, sim.vin ? [sim.vin] : []);
   }
 
+  /** The card as a committed change left it; cards are never deleted, so a missing one is a bug said plainly. */
+  async function reread(iccid: string): Promise<SimRow> {
+    const sim = await findSim(deps.pool, iccid);
+    if (!sim) throw new Error(`card ${iccid} is gone after a committed change`);
+    return sim;
+  }
+
   async function transition(iccid: string, event: ManualEvent, caller: Caller, reason: string | undefined): Promise<SimRow> {
     return onCard(iccid, caller, async (client, sim, nowMs) => {
       const why = reason ?? `${event} requested`;
@@ -77,7 +84,7 @@ export function createLifecycle(deps: SimDeps) {
       await updateSim(client, iccid, { state: decision.to, state_changed_at: at });
       await insertEvent(client, { iccid, event, from: decision.from, to: decision.to, actor: caller.actor, reason: why, at });
       return { result: null, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
-    }).then(async () => (await findSim(deps.pool, iccid))!);
+    }).then(async () => (await reread(iccid)));
   }
 
   /** The scheduler's suspension (DESIGN 6): an active card whose serviceUntil has passed. False when it no longer applies. */
@@ -85,10 +92,11 @@ export function createLifecycle(deps: SimDeps) {
     return onCard(iccid, { actor, merchantId: null }, async (client, sim, nowMs) => {
       const serviceUntilMs = sim.service_until?.getTime() ?? null;
       const decision = decideTransition(sim.state, 'expire', { nowMs, serviceUntilMs, responsibleSubjectVerified: true });
-      if (!decision.ok) return { result: false, outbox: [] };
+      // (expire applies only to a card with a serviceUntil; the null check says so to the compiler too)
+      if (!decision.ok || serviceUntilMs === null) return { result: false, outbox: [] };
       const at = new Date(nowMs);
       await updateSim(client, iccid, { state: 'suspended', state_changed_at: at });
-      await insertEvent(client, { iccid, event: 'expire', from: sim.state, to: 'suspended', actor, reason: `serviceUntil ${formatInstant(serviceUntilMs!, timeZone())} passed`, at });
+      await insertEvent(client, { iccid, event: 'expire', from: sim.state, to: 'suspended', actor, reason: `serviceUntil ${formatInstant(serviceUntilMs, timeZone())} passed`, at });
       return { result: true, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
     });
   }
@@ -126,7 +134,7 @@ export function createLifecycle(deps: SimDeps) {
       const subject = await deps.subjects.insertPending(client, { iccid, submission, actor: caller.actor, at: new Date(deps.clock.now()) });
       return { replay: false as const, subject };
     });
-    if (prepared.replay) return (await findSim(deps.pool, iccid))!;
+    if (prepared.replay) return (await reread(iccid));
     const subject = prepared.subject;
 
     let outcome: VerificationOutcome;
@@ -165,7 +173,7 @@ export function createLifecycle(deps: SimDeps) {
     if (!outcome.verified) {
       throw new AppError('REALNAME_REJECTED', `the verification provider rejected the ${role}: ${outcome.reason}`, 422, submission.type === 'individual' ? 'livenessToken' : undefined);
     }
-    const after = (await findSim(deps.pool, iccid))!;
+    const after = (await reread(iccid));
     if ((role === 'holder' ? after.holder_subject_id : after.owner_subject_id) !== subject.id) {
       throw conflict('INVALID_STATE', `the SIM is ${after.state}; the registration no longer applies`);
     }
@@ -188,7 +196,8 @@ export function createLifecycle(deps: SimDeps) {
         const { rows: locked } = await client.query<{ owner_subject_id: string | null }>('SELECT owner_subject_id FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
         const ownerId = locked[0]?.owner_subject_id;
         if (!ownerId) return;
-        const subject = (await deps.subjects.find(client, ownerId))!;
+        const subject = await deps.subjects.find(client, ownerId);
+        if (!subject) throw new Error(`vehicle ${vin}: owner subject ${ownerId} is not in realname_subjects`);
         const card = await lockSim(client, subject.iccid);
         await deps.subjects.supersedeOne(client, ownerId);
         await setVehicleOwner(client, vin, null);
@@ -204,7 +213,7 @@ export function createLifecycle(deps: SimDeps) {
       await insertEvent(client, { iccid, event: 'owner-change', from: sim.state, to: sim.state, actor: caller.actor, reason: why, at });
       return { result: null, outbox: await applyCardEffects(client, deps, iccid, nowMs) };
     });
-    return (await findSim(deps.pool, iccid))!;
+    return (await reread(iccid));
   }
 
   return { transition, expire, submitRealName, changeOwner, onCard, activate };

@@ -189,7 +189,7 @@ export function createOrders(deps: SimDeps) {
           const before = sim.service_until?.getTime() ?? null;
           const after = plan.termMonths ? extendService(before, sim.activated_at?.getTime() ?? null, nowMs, plan.termMonths, tz) : before;
           const touched = (await grantPlanPack(client, deps, { sim, order, nowMs })) && sim.vin ? [sim.vin] : [];
-          const change = before === after ? 'serviceUntil unchanged' : `serviceUntil ${before === null ? 'none' : formatInstant(before, tz)} → ${formatInstant(after!, tz)}`;
+          const change = before === after || after === null ? 'serviceUntil unchanged' : `serviceUntil ${before === null ? 'none' : formatInstant(before, tz)} → ${formatInstant(after, tz)}`;
           const resume = sim.state === 'suspended' ? decideTransition('suspended', 'recharge', { nowMs, serviceUntilMs: after, responsibleSubjectVerified: true }) : null;
           const to = resume?.ok ? 'active' : sim.state;
           await updateSim(client, iccid, { service_until: after === null ? null : new Date(after), ...(to !== sim.state ? { state: to, state_changed_at: at } : {}) });
@@ -232,9 +232,11 @@ export function createOrders(deps: SimDeps) {
       const located = await findOrder(deps.pool, merchantId, externalOrderId);
       if (!located) throw notFound(`order ${externalOrderId}`);
       const outcome = await withTransaction(deps.pool, async (client) => {
-        const sim = (await lockSim(client, located.iccid))!;
-        const order = (await findOrder(client, merchantId, externalOrderId, true))!;
-        if (order.status === 'refunded') return { order, created: false, outbox: [] as OutboxEntry[] };
+        const sim = await lockSim(client, located.iccid);
+        const order = await findOrder(client, merchantId, externalOrderId, true);
+        // Neither an order nor its card is ever deleted: the row just found is there.
+        if (!sim || !order) throw new Error(`order ${externalOrderId}: its row or its card ${located.iccid} is gone`);
+        if (order.status === 'refunded') return { order, created: false, outbox: [] };
         const nowMs = deps.clock.now();
         const at = new Date(nowMs);
         const why = `refund of ${order.kind} ${externalOrderId}${reason ? `: ${reason}` : ''}`;
@@ -259,11 +261,12 @@ export function createOrders(deps: SimDeps) {
           touched = await expireGrantedPacks(client, order.id, nowMs);
           const ended = sim.state === 'active' && after !== null && after <= nowMs;
           await updateSim(client, sim.iccid, { service_until: after === null ? null : new Date(after), ...(ended ? { state: 'suspended', state_changed_at: at } : {}) });
-          const change = before === after ? '' : ` (serviceUntil ${formatInstant(before!, tz)} → ${formatInstant(after!, tz)})`;
+          const change = before === after || before === null || after === null ? '' : ` (serviceUntil ${formatInstant(before, tz)} → ${formatInstant(after, tz)})`;
           await insertEvent(client, { iccid: sim.iccid, event: 'refund', from: sim.state, to: ended ? 'suspended' : sim.state, actor: caller.actor, reason: `${why}${change}`, orderId: order.id, at });
           await deps.einvoices.createRed(client, order.id, 'SERVICE_TERMINATION', at);
         }
-        const refunded = (await findOrder(client, merchantId, externalOrderId))!;
+        const refunded = await findOrder(client, merchantId, externalOrderId);
+        if (!refunded) throw new Error(`order ${externalOrderId} is gone after its refund`);
         return { order: refunded, created: true, outbox: await applyCardEffects(client, deps, sim.iccid, nowMs, touched) };
       });
       return afterCommit(outcome);

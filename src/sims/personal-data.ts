@@ -1,5 +1,7 @@
+import { z } from 'zod';
 import type { UnmaskedSubject } from '../realname/schemas.js';
 import { withTransaction, type PoolClient } from '../shared/db/pool.js';
+import { parseRows } from '../shared/db/rows.js';
 import { notFound } from '../shared/errors.js';
 import type { PiiPurpose } from '../shared/pii.js';
 import type { Caller, SimDeps } from './context.js';
@@ -15,6 +17,7 @@ import type { AccessLogEntry, RevealedCard } from './schemas.js';
  */
 
 const BATCH = 500;
+const CiphertextRowSchema = z.object({ key: z.string(), value: z.string() });
 
 export function createPersonalData(deps: SimDeps) {
   let reencrypting: Promise<void> | null = null;
@@ -28,12 +31,13 @@ export function createPersonalData(deps: SimDeps) {
     let total = 0;
     for (;;) {
       const moved = await withTransaction(deps.pool, async (client) => {
-        const { rows } = await client.query<Record<string, string>>(
-          `SELECT ${key} AS key, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL AND ${column} NOT LIKE $1 LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
+        const { rows: found } = await client.query(
+          `SELECT ${key}::text AS key, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL AND ${column} NOT LIKE $1 LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
           [`pii1.${deps.vault.keyId}.%`],
         );
+        const rows = parseRows(CiphertextRowSchema, found, `${table}.${column}`);
         for (const row of rows) {
-          const plaintext = deps.vault.decrypt(row.value!, purpose);
+          const plaintext = deps.vault.decrypt(row.value, purpose);
           const sets = rehash ? `${column} = $2, ${rehash} = $3` : `${column} = $2`;
           await client.query(`UPDATE ${table} SET ${sets} WHERE ${key} = $1`, [row.key, deps.vault.encrypt(plaintext, purpose), ...(rehash ? [deps.vault.lookupHash(plaintext)] : [])]);
         }

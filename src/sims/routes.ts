@@ -57,7 +57,11 @@ const TRANSITION_ROUTES: ReadonlyArray<{ path: string; event: ManualEvent; summa
 /** DESIGN 6: cards, their transitions and real-name, orders, refunds, recharges; plus the audited reveal. */
 export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   const today = () => parseDateOnly(dayOf(deps.clock.now(), deps.runtime().timezone));
-  const simView = async (iccid: string) => deps.views.sim(deps.pool, (await findSim(deps.pool, iccid))!);
+  const simView = async (iccid: string) => {
+    const sim = await findSim(deps.pool, iccid);
+    if (!sim) throw notFound(`SIM ${iccid}`);
+    return deps.views.sim(deps.pool, sim);
+  };
   const orderView = async (order: Parameters<Views['order']>[0]) => deps.views.order(order, await deps.einvoices.forOrder(deps.pool, order.id));
 
   app.get('/v1/plans', {

@@ -17,7 +17,8 @@ import type { OrderView, SimEventView, SimView } from './schemas.js';
 type Db = Pool | PoolClient;
 
 export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; einvoices: EinvoiceService; catalog: () => Catalog; timeZone: () => string }) {
-  const at = (date: Date | null) => (date ? formatInstant(date.getTime(), deps.timeZone()) : null);
+  const instant = (date: Date) => formatInstant(date.getTime(), deps.timeZone());
+  const at = (date: Date | null) => (date ? instant(date) : null);
 
   /** A vehicle card's responsible subject: its automaker, verified when the VIN was bound (DESIGN 6). */
   function automakerSubject(db: Db, vin: string): Promise<MaskedSubject> {
@@ -72,14 +73,14 @@ export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; ein
         taxRate: canonicalRate(order.tax_rate),
         buyer: { name: maskName(deps.vault.decrypt(order.buyer_name_enc, 'name')), phone: maskPhone(deps.vault.decrypt(order.buyer_phone_enc, 'phone')) },
         status: order.status,
-        createdAt: at(order.created_at)!,
+        createdAt: instant(order.created_at),
         refundedAt: at(order.refunded_at),
         einvoices: invoices.map((i) => ({ id: i.id, kind: i.kind, status: i.status, number: i.number, total: i.total })),
       };
     },
 
     event(e: SimEventRow): SimEventView {
-      return { id: e.id, event: e.event, from: e.from_state, to: e.to_state, actor: e.actor, reason: e.reason, orderId: e.order_id, at: at(e.at)! };
+      return { id: e.id, event: e.event, from: e.from_state, to: e.to_state, actor: e.actor, reason: e.reason, orderId: e.order_id, at: instant(e.at) };
     },
   };
 }

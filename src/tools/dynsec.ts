@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
+import { z } from 'zod';
 import { USAGE_FILTER } from '../mqtt/topics.js';
 
 /**
@@ -109,6 +110,8 @@ type Command = Record<string, unknown> & { command: string };
 /** Commands per control message: well under Mosquitto's max_packet_size (262,400) in deploy/mosquitto. */
 const MAX_MESSAGE_BYTES = 200_000;
 const ALREADY_EXISTS = /already exists/i;
+/** What `$CONTROL/dynamic-security/v1/response` carries (Mosquitto's dynamic security plugin). */
+const DynsecAnswerSchema = z.object({ responses: z.array(z.object({ command: z.string(), error: z.string().optional(), correlationData: z.string().optional() })).optional() });
 
 /**
  * A live connection of the sync user to the broker's `$CONTROL/dynamic-security/v1` API. Adds the
@@ -180,13 +183,16 @@ export class DynsecSync {
       }, timeoutMs);
       const onMessage = (topic: string, payload: Buffer) => {
         if (topic !== RESPONSE_TOPIC) return;
-        let parsed: { responses?: { command: string; error?: string; correlationData?: string }[] };
+        // The broker's answer is data: anything not of the documented shape is not an answer to us.
+        let parsed: unknown;
         try {
-          parsed = JSON.parse(payload.toString()) as typeof parsed;
+          parsed = JSON.parse(payload.toString());
         } catch {
           return;
         }
-        const mine = (parsed.responses ?? []).filter((r) => r.correlationData?.startsWith(`${id}:`));
+        const answer = DynsecAnswerSchema.safeParse(parsed);
+        if (!answer.success) return;
+        const mine = (answer.data.responses ?? []).filter((r) => r.correlationData?.startsWith(`${id}:`));
         if (mine.length === 0) return;
         clearTimeout(timer);
         this.client.off('message', onMessage);

@@ -79,8 +79,8 @@ function parseOptions(argv: string[], env: NodeJS.ProcessEnv): Options | 'help' 
     throw new UsageError(error instanceof Error ? error.message : String(error));
   }
   if (values.help) return 'help';
-  const format = values.format as CredentialFormat | undefined;
-  if (!format || !CREDENTIAL_FORMATS.includes(format)) throw new UsageError(`--format must be one of ${CREDENTIAL_FORMATS.join(', ')}, got ${JSON.stringify(values.format ?? null)}`);
+  const format = CREDENTIAL_FORMATS.find((known) => known === values.format);
+  if (!format) throw new UsageError(`--format must be one of ${CREDENTIAL_FORMATS.join(', ')}, got ${JSON.stringify(values.format ?? null)}`);
   const aclOnly = format === 'mosquitto-dynsec';
   if (!aclOnly && Boolean(values['service-user']) !== Boolean(values['service-password-env'])) throw new UsageError('--service-user and --service-password-env go together');
   let serviceUser: ServiceUser | null = null;

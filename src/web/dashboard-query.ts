@@ -22,10 +22,10 @@ export interface CapUtilisation {
 
 /** One row per capped sponsorship of `sponsor` in the catalog, for `month` ("YYYY-MM"). */
 export async function capUtilisation(pool: Pick<Pool, 'query'>, catalog: Catalog, sponsor: string, month: string): Promise<CapUtilisation[]> {
-  const capped = catalog.sponsorships.filter((s) => s.sponsor === sponsor && s.capMiBPerVehicleMonth !== undefined);
+  const capped = catalog.sponsorships.flatMap((s) => (s.sponsor === sponsor && s.capMiBPerVehicleMonth !== undefined ? [{ s, capMiB: s.capMiBPerVehicleMonth }] : []));
   return Promise.all(
-    capped.map(async (s) => {
-      const capBytes = BigInt(s.capMiBPerVehicleMonth!) * BYTES_PER_MIB;
+    capped.map(async ({ s, capMiB }) => {
+      const capBytes = BigInt(capMiB) * BYTES_PER_MIB;
       // "near" is ≥ 90 % of the cap, in whole bytes rounded up so that 90 % itself counts.
       const nearBytes = (capBytes * 9n + 9n) / 10n;
       const { rows } = await pool.query<{ vehicles: string; at_cap: string; near_cap: string; used: string }>(

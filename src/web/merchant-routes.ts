@@ -13,7 +13,7 @@ import { SIM_STATES } from '../sims/state-machine.js';
 import type { MessageKey } from './i18n.js';
 import { listMerchantOrders, mapLimited, type MerchantReaders } from './merchant-query.js';
 import { errorPage, type PageContext } from './pages/layout.js';
-import { orderPage, ordersPage, simPage, simsPage, statementPage, type MonthNavigation } from './pages/merchant.js';
+import { orderPage, ordersPage, simPage, simsPage, statementPage, type MerchantPageContext, type MonthNavigation } from './pages/merchant.js';
 import type { WebSession } from './session.js';
 
 /**
@@ -83,11 +83,12 @@ export function merchantPages(web: FastifyInstance, kit: PageKit, deps: Merchant
   }
 
   /** Signed in and allowed on this merchant: the merchant and the page context, or null after a redirect. */
-  async function open(request: FastifyRequest, reply: FastifyReply, current: PageContext['current']): Promise<{ merchant: Merchant; ctx: PageContext } | null> {
+  async function open(request: FastifyRequest, reply: FastifyReply, current: PageContext['current']): Promise<{ merchant: Merchant; ctx: MerchantPageContext } | null> {
     const session = kit.requireSession(request, reply);
     if (!session) return null;
     const merchant = await merchantScope(request, session);
-    return { merchant, ctx: kit.context(request, { merchant: { id: merchant.id, name: merchant.name }, timeZone: deps.timezone(), ...(current ? { current } : {}) }) };
+    const shown = { id: merchant.id, name: merchant.name };
+    return { merchant, ctx: { ...kit.context(request, { merchant: shown, timeZone: deps.timezone(), ...(current ? { current } : {}) }), merchant: shown } };
   }
 
   /**

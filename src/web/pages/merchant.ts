@@ -13,6 +13,9 @@ import { layout, type PageContext } from './layout.js';
  * templates add no personal data of their own and escape everything they print.
  */
 
+/** The page context of a merchant's portal: the merchant is always known there. */
+export type MerchantPageContext = PageContext & Required<Pick<PageContext, 'merchant'>>;
+
 export interface MonthNavigation {
   month: string;
   previousMonth: string;
@@ -77,9 +80,9 @@ function subjectFacts(ctx: PageContext, title: string, subject: MaskedSubject, i
 </dl></section>`;
 }
 
-export function simsPage(ctx: PageContext, view: { sims: SimView[]; state: SimState | null; page: Pagination }): string {
+export function simsPage(ctx: MerchantPageContext, view: { sims: SimView[]; state: SimState | null; page: Pagination }): string {
   const { t } = ctx;
-  const base = `/app/merchants/${ctx.merchant!.id}/sims`;
+  const base = `/app/merchants/${ctx.merchant.id}/sims`;
   const options = [html`<option value="">${t('allStates')}</option>`, ...SIM_STATES.map((s) => html`<option value="${s}"${s === view.state ? html` selected` : html``}>${t(`state_${s}`)}</option>`)];
   const body =
     view.sims.length === 0
@@ -136,9 +139,9 @@ function invoiceBadges(ctx: PageContext, einvoices: OrderView['einvoices']): Htm
 const orderStatus = (ctx: PageContext, order: OrderView): Html =>
   html`<span class="badge order-${order.status}">${ctx.t(`orderStatus_${order.status}`)}</span>${order.refundedAt ? html`<br><small>${when(ctx, order.refundedAt)}</small>` : html``}`;
 
-export function ordersPage(ctx: PageContext, view: { nav: MonthNavigation; orders: OrderView[]; page: Pagination }): string {
+export function ordersPage(ctx: MerchantPageContext, view: { nav: MonthNavigation; orders: OrderView[]; page: Pagination }): string {
   const { t } = ctx;
-  const base = `/app/merchants/${ctx.merchant!.id}`;
+  const base = `/app/merchants/${ctx.merchant.id}`;
   const body =
     view.orders.length === 0
       ? html`<p id="no-orders">${t('noOrders')}</p>`
@@ -159,9 +162,9 @@ ${monthToolbar(ctx, `${base}/orders`, view.nav)}
   );
 }
 
-export function orderPage(ctx: PageContext, order: OrderView): string {
+export function orderPage(ctx: MerchantPageContext, order: OrderView): string {
   const { t } = ctx;
-  const base = `/app/merchants/${ctx.merchant!.id}`;
+  const base = `/app/merchants/${ctx.merchant.id}`;
   const fact = (label: string, value: Html | string | number | null) => html`<dt>${label}</dt><dd>${value ?? '—'}</dd>`;
   const invoices =
     order.einvoices.length === 0
@@ -186,9 +189,9 @@ export function orderPage(ctx: PageContext, order: OrderView): string {
   );
 }
 
-export function statementPage(ctx: PageContext, view: { nav: MonthNavigation; currency: string; totals: SettlementTotals; einvoices: InvoiceView[] }): string {
+export function statementPage(ctx: MerchantPageContext, view: { nav: MonthNavigation; currency: string; totals: SettlementTotals; einvoices: InvoiceView[] }): string {
   const { t } = ctx;
-  const base = `/app/merchants/${ctx.merchant!.id}`;
+  const base = `/app/merchants/${ctx.merchant.id}`;
   const { totals, currency } = view;
   const money = (amount: string) => formatMoney(amount, currency);
   const figures: Array<[string, string, string]> = [
