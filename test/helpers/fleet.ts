@@ -1,11 +1,9 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 
 /**
- * A small simulated fleet that behaves as DESIGN 3.2 asks of a T-Box, for tests that check exactly-once
- * billing end to end: each vehicle publishes its usage messages (QoS 1), keeps every message until its
- * ack, has at most 16 unacknowledged, resends what stays unacked (after `resendAfterMs`, and everything
- * after a reconnect, oldest first) and can drop a share of its acks on purpose. The messages are built up
- * front (buildUsageMessages), so a test knows exactly what was sent.
+ * A simulated T-Box fleet that behaves as DESIGN 3.2 asks, for tests that check exactly-once billing end to
+ * end (createFleet), with its messages built up front from a seed (buildUsageMessages), so a test knows
+ * exactly what was sent (sentTotals) and a failing run can be replayed.
  */
 
 /** mulberry32: a small seeded generator, so a failing run can be replayed with its seed. */
@@ -78,24 +76,52 @@ export interface FleetVehicle {
   queue: FleetMessage[];
   /** sent, no ack yet: batch → message and when it was last sent */
   unacked: Map<number, { message: FleetMessage; sentAt: number }>;
+  /** acked, in the order of their acks */
+  acked: FleetMessage[];
+}
+
+export interface FleetSpec {
+  vin: string;
+  secret: string;
+  messages: readonly FleetMessage[];
 }
 
 export interface FleetOptions {
   /** DESIGN 3.2: 16 */
   maxUnacked?: number;
-  /** a T-Box waits 60 s; tests have no time for that */
+  /** a T-Box waits 60 s; tests have no time for that (the resend is a duplicate, never a failure) */
   resendAfterMs?: number;
   /** true = drop this ack (DESIGN 3.2: acks may be lost; the message is resent and acked as duplicates) */
   dropAck?: () => boolean;
+  /**
+   * mqtt.js options of every vehicle. With `reconnectPeriod` above 0 a vehicle reconnects by itself after
+   * the service drops it, and resends everything unacked then, as after `connect`.
+   */
   clientOptions?: IClientOptions;
+}
+
+export interface FleetStats {
+  /** messages acked (the first ack of each) */
+  ackedMessages: number;
+  /** records in those messages (accepted + duplicates) */
+  ackedRecords: number;
+  /** records acked as duplicates: resends of messages already committed */
+  duplicateRecords: number;
+  /** every ack that reached the fleet, second acks of resent messages too */
+  acksReceived: number;
+  /** every publish, resends too */
+  publishes: number;
+  /** reconnects mqtt.js made by itself (clientOptions.reconnectPeriod) */
+  reconnects: number;
 }
 
 export interface Fleet {
   vehicles: readonly FleetVehicle[];
-  /** every message acked, records acked (accepted + duplicates), records acked as duplicates */
-  stats: { ackedMessages: number; ackedRecords: number; duplicateRecords: number };
-  /** acks that did not cover their message as expected, or final errors */
+  stats: FleetStats;
+  /** acks that did not cover their message as expected, non-JSON acks and non-retryable errors */
   problems: string[];
+  /** retryable error acks (INTERNAL_ERROR): the message stays unacked and is resent; valid messages should never get one */
+  retryableErrors: string[];
   /** connects every vehicle (username = clientId = VIN), subscribes to its ack topic, sends what is due */
   connect(url: string): Promise<void>;
   /** drops every connection (a crash of the fleet's side, or before a broker restart) */
@@ -105,22 +131,37 @@ export interface Fleet {
   close(): void;
 }
 
-export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; messages: readonly FleetMessage[] }>, options: FleetOptions = {}): Fleet {
+/**
+ * The one simulated T-Box fleet of the tests (crash-safety and postgres-restart in test/e2e, the Mosquitto
+ * interop test): each vehicle publishes its messages (QoS 1) on `tbox/{vin}/usage`, keeps each until its ack
+ * on `tbox/{vin}/ack`, has at most `maxUnacked` unacked, resends what stays unacked after `resendAfterMs`,
+ * and everything unacked (oldest first) after each (re)connect. (simulators/fleet is the product's simulator,
+ * with its own traffic model and state file; test/integration/fleet-exactly-once runs that one.)
+ */
+export function createFleet(specs: readonly FleetSpec[], options: FleetOptions = {}): Fleet {
   const maxUnacked = options.maxUnacked ?? 16;
   const resendAfterMs = options.resendAfterMs ?? 3_000;
-  const vehicles: FleetVehicle[] = specs.map((spec) => ({ vin: spec.vin, secret: spec.secret, client: null, queue: [...spec.messages], unacked: new Map() }));
-  const stats = { ackedMessages: 0, ackedRecords: 0, duplicateRecords: 0 };
+  const vehicles: FleetVehicle[] = specs.map((spec) => ({ vin: spec.vin, secret: spec.secret, client: null, queue: [...spec.messages], unacked: new Map(), acked: [] }));
+  const stats: FleetStats = { ackedMessages: 0, ackedRecords: 0, duplicateRecords: 0, acksReceived: 0, publishes: 0, reconnects: 0 };
   const problems: string[] = [];
+  const retryableErrors: string[] = [];
 
   function publish(vehicle: FleetVehicle, message: FleetMessage): void {
     vehicle.unacked.set(message.batch, { message, sentAt: Date.now() });
+    stats.publishes++;
     // A publish lost with its connection is resent after the reconnect (or by the timer): not news.
     vehicle.client?.publish(`tbox/${vehicle.vin}/usage`, message.text, { qos: 1 }, () => undefined);
   }
   function pump(vehicle: FleetVehicle): void {
     while (vehicle.client?.connected && vehicle.unacked.size < maxUnacked && vehicle.queue.length > 0) publish(vehicle, vehicle.queue.shift()!);
   }
+  /** After a (re)connect: everything unacked again, oldest first, then new messages. */
+  function resendAll(vehicle: FleetVehicle): void {
+    for (const { message } of [...vehicle.unacked.values()].sort((a, b) => a.message.batch - b.message.batch)) publish(vehicle, message);
+    pump(vehicle);
+  }
   function onAck(vehicle: FleetVehicle, payload: Buffer): void {
+    stats.acksReceived++;
     let ack: { batch?: number; accepted?: number; duplicates?: number; rejected?: unknown[]; error?: { code: string; retryable: boolean } };
     try {
       ack = JSON.parse(payload.toString());
@@ -128,19 +169,23 @@ export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; 
       problems.push(`${vehicle.vin}: an ack that is not JSON`);
       return;
     }
+    if (ack.error) {
+      // retryable (INTERNAL_ERROR): the message stays unacked and the resend timer sends it again
+      (ack.error.retryable ? retryableErrors : problems).push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
+      return;
+    }
     const pending = ack.batch === undefined ? undefined : vehicle.unacked.get(ack.batch);
     if (!pending) return; // a second ack of a message resent meanwhile
     if (options.dropAck?.()) return; // lost: the message stays unacked and is resent
-    if (ack.error) {
-      if (!ack.error.retryable) problems.push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
-      return; // retryable (INTERNAL_ERROR): the resend timer sends it again
-    }
     // DESIGN 3.2: the ack covers every record; the fleet's records are all valid, so none is rejected.
-    if (ack.accepted! + ack.duplicates! !== pending.message.records.length || ack.rejected?.length !== 0) problems.push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
-    stats.duplicateRecords += ack.duplicates!;
+    if (ack.accepted === undefined || ack.duplicates === undefined || ack.accepted + ack.duplicates !== pending.message.records.length || ack.rejected?.length !== 0) {
+      problems.push(`${vehicle.vin} batch ${ack.batch}: ${JSON.stringify(ack)}`);
+    }
+    stats.duplicateRecords += ack.duplicates ?? 0;
     stats.ackedRecords += pending.message.records.length;
     stats.ackedMessages++;
-    vehicle.unacked.delete(ack.batch!);
+    vehicle.unacked.delete(pending.message.batch);
+    vehicle.acked.push(pending.message);
     pump(vehicle);
   }
 
@@ -156,6 +201,7 @@ export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; 
     vehicles,
     stats,
     problems,
+    retryableErrors,
     async connect(url) {
       await Promise.all(
         vehicles.map(async (vehicle) => {
@@ -168,13 +214,16 @@ export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; 
             protocolVersion: 4,
             ...options.clientOptions,
           });
-          client.on('error', () => undefined); // brokers and services are killed under it on purpose
+          client.on('error', () => undefined); // brokers, services and databases are killed under it on purpose
           client.on('message', (topic, payload) => topic === `tbox/${vehicle.vin}/ack` && onAck(vehicle, payload));
           await client.subscribeAsync(`tbox/${vehicle.vin}/ack`, { qos: 1 });
+          // mqtt.js's own reconnects (reconnectPeriod > 0) restore the subscription; the vehicle resends.
+          client.on('connect', () => {
+            stats.reconnects++;
+            resendAll(vehicle);
+          });
           vehicle.client = client;
-          // After a (re)connect: everything unacked again, oldest first, then new messages.
-          for (const { message } of [...vehicle.unacked.values()].sort((a, b) => a.message.batch - b.message.batch)) publish(vehicle, message);
-          pump(vehicle);
+          resendAll(vehicle);
         }),
       );
     },
@@ -192,6 +241,31 @@ export function createFleet(specs: ReadonlyArray<{ vin: string; secret: string; 
     },
   };
   return fleet;
+}
+
+/** What a fleet will send, for test/helpers/ledger-checks: records, `${vin}/${seq}` keys and Σ(up + down). */
+export function sentTotals(specs: readonly FleetSpec[]): { records: number; bytes: bigint; keys: Set<string> } {
+  const totals = { records: 0, bytes: 0n, keys: new Set<string>() };
+  for (const spec of specs) {
+    for (const message of spec.messages) {
+      totals.records += message.records.length;
+      totals.bytes += message.bytes;
+      for (const record of message.records) totals.keys.add(`${spec.vin}/${record.seq}`);
+    }
+  }
+  return totals;
+}
+
+/** Registers a vehicle through a service process's admin API (POST /v1/vehicles); returns its device secret. */
+export async function registerOverHttp(httpUrl: string, adminToken: string, vehicle: { vin: string; iccid: string; model: string; activatedAt: string }): Promise<{ vin: string; iccid: string; deviceSecret: string }> {
+  const response = await fetch(`${httpUrl}/v1/vehicles`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ automaker: 'oem-acme', ...vehicle }),
+  });
+  if (response.status !== 201) throw new Error(`register ${vehicle.vin}: ${response.status} ${await response.text()}`);
+  const { deviceSecret } = (await response.json()) as { deviceSecret: string };
+  return { vin: vehicle.vin, iccid: vehicle.iccid, deviceSecret };
 }
 
 /** Polls `probe` every 10 ms; a bound that turns a hang into a message — it asserts nothing about speed. */

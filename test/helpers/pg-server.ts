@@ -24,6 +24,12 @@ export interface PgServer {
   killHard(): Promise<void>;
   /** `pg_ctl start` on the same port and data directory; resolves once it accepts connections. */
   start(): Promise<void>;
+  /**
+   * Starts the server on another free port (crash recovery, if it comes to that, happens here), runs `read`
+   * with a superuser URL for `database`, and stops it again: what the data directory holds, seen while no
+   * client of the usual port can write to it.
+   */
+  inspectAside<T>(database: string, read: (url: string) => Promise<T>): Promise<T>;
   /** The server's own log (server.log in the data directory). */
   log(): Promise<string>;
   /** Stops the server (if running) and removes the directory. */
@@ -96,22 +102,35 @@ export async function startPgServer(): Promise<PgServer> {
   // Test-only settings: no fsync and no full-page writes (the machine never crashes here, only the server,
   // so what was written to the kernel survives). Unlike cluster.ts, synchronous_commit stays on: with it off a
   // COMMIT returns before its WAL leaves the server's memory, and killing the server loses acked commits.
-  const options = `-p ${port} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off -c full_page_writes=off -c max_connections=100`;
+  const optionsFor = (p: number) => `-p ${p} -c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off -c full_page_writes=off -c max_connections=100`;
   const logFile = path.join(dataDir, 'server.log');
   let running = false;
+
+  async function startOn(p: number): Promise<void> {
+    // After a SIGKILL the postmaster may linger as a zombie (a container's PID 1 that does not reap
+    // orphans): its pid still "exists", so the new postmaster would refuse the lock file. Every server
+    // process is gone by then (killHard waits for it), so the stale lock file is removed as an operator would.
+    const stale = await postmasterPid(dataDir);
+    if (stale !== null && [null, 'Z', 'X'].includes(await processState(stale))) await rm(path.join(dataDir, 'postmaster.pid'), { force: true });
+    await run(binaries.pg_ctl, ['start', '-D', dataDir, '-w', '-t', '60', '-l', logFile, '-o', optionsFor(p)]);
+    running = true;
+  }
+  const urlOn = (p: number, database: string) => `postgres://postgres:${PASSWORD}@127.0.0.1:${p}/${database}`;
 
   const server: PgServer = {
     port,
     dataDir,
-    url: (database = 'postgres') => `postgres://postgres:${PASSWORD}@127.0.0.1:${port}/${database}`,
-    async start() {
-      // After a SIGKILL the postmaster may linger as a zombie (a container's PID 1 that does not reap
-      // orphans): its pid still "exists", so the new postmaster would refuse the lock file. Every server
-      // process is gone by then (killHard waits for it), so the stale lock file is removed as an operator would.
-      const stale = await postmasterPid(dataDir);
-      if (stale !== null && [null, 'Z', 'X'].includes(await processState(stale))) await rm(path.join(dataDir, 'postmaster.pid'), { force: true });
-      await run(binaries.pg_ctl, ['start', '-D', dataDir, '-w', '-t', '60', '-l', logFile, '-o', options]);
-      running = true;
+    url: (database = 'postgres') => urlOn(port, database),
+    start: () => startOn(port),
+    async inspectAside(database, read) {
+      const asidePort = await freePort();
+      await startOn(asidePort);
+      try {
+        return await read(urlOn(asidePort, database));
+      } finally {
+        await run(binaries.pg_ctl, ['stop', '-D', dataDir, '-m', 'fast', '-w', '-t', '60']);
+        running = false;
+      }
     },
     async stopImmediate() {
       await run(binaries.pg_ctl, ['stop', '-D', dataDir, '-m', 'immediate', '-w', '-t', '60']);

@@ -2,6 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { freePort } from '../../src/shared/db/embedded.js';
 import { PROJECT_ROOT, startNodeFlags } from '../../src/shared/paths.js';
+import { ensureBuilt } from '../setup/build.js';
 
 export interface ServiceProcess {
   child: ChildProcess;
@@ -15,8 +16,9 @@ export interface ServiceProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
-/** The built service (`dist/src/server.js`, what `npm start` runs) as its own process on free ports. */
+/** The built service (`dist/src/server.js`, what `npm start` runs; built first if stale) as its own process on free ports. */
 export async function spawnService(env: Record<string, string>): Promise<ServiceProcess> {
+  await ensureBuilt();
   const port = await freePort();
   const mqttPort = await freePort();
   const child = spawn(process.execPath, [...startNodeFlags(), path.join(PROJECT_ROOT, 'dist/src/server.js')], {

@@ -250,7 +250,28 @@ t.test('settlement sums exactly to the orders of the month', async (t) => {
   t.equal(future.status, 422);
 });
 
-t.test('the e-invoice simulator saw no duplicate', async (t) => {
-  const numbers = tax.invoices().map((i) => i.number);
-  t.equal(new Set(numbers).size, numbers.length);
+t.test('every e-invoice number the service holds is unique and was issued once by the platform', async (t) => {
+  // What the service returns, month by month from the first order to the clock's month, May 2027 (a list,
+  // not keyed by number: a number stored twice, or an invoice listed twice, shows up here).
+  const returned: Array<{ number: string | null; status: string; kind: string; externalOrderId: string }> = [];
+  for (let at = Date.UTC(2026, 2, 1); at <= Date.UTC(2027, 4, 1); at = Date.UTC(new Date(at).getUTCFullYear(), new Date(at).getUTCMonth() + 1, 1)) {
+    const month = new Date(at).toISOString().slice(0, 7);
+    const listed = await svc.request('GET', `/v1/merchants/shop-a/einvoices?month=${month}`, { token: key });
+    t.equal(listed.status, 200, `e-invoices of ${month}`);
+    returned.push(...listed.body.einvoices);
+  }
+  const stored = await svc.service.pool.query<{ n: number }>("SELECT count(*)::int AS n FROM einvoices WHERE status = 'issued'");
+  const numbers = returned.filter((i) => i.status === 'issued').map((i) => i.number);
+  t.equal(numbers.length, stored.rows[0]!.n, 'the months listed cover every issued e-invoice the service stored');
+  t.ok(numbers.length >= 4, `the scenario issued e-invoices (${numbers.length})`);
+  const seen = new Map<string | null, number>();
+  for (const number of numbers) seen.set(number, (seen.get(number) ?? 0) + 1);
+  t.same([...seen].filter(([number, n]) => number === null || n > 1), [], 'no number held by two e-invoices, none issued without a number');
+  const orderKinds = returned.map((i) => `${i.externalOrderId}:${i.kind}`);
+  t.same(orderKinds.filter((k, i) => orderKinds.indexOf(k) !== i), [], 'at most one blue and one red e-invoice per order');
+  // The platform's side: it issued exactly these, each once (a retried request that issued again would leave
+  // the platform with one more invoice than the service holds).
+  t.equal(tax.stats().issued, numbers.length, 'the platform issued as many invoices as the service holds');
+  const platform = new Set(tax.invoices().map((i) => i.number));
+  t.same(numbers.filter((n) => n === null || !platform.has(n)), [], 'every number the service holds is one the platform issued');
 });

@@ -12,7 +12,7 @@ import { exportCredentials, listVins, signalReload, writeFileAtomic, type Servic
 import { DynsecVehicleSync, SYNC_USER } from '../../src/tools/dynsec.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { makeIccid, makeVin } from '../helpers/fixtures.js';
-import { buildUsageMessages, createFleet, seededRandom, shanghai, waitFor, type FleetMessage } from '../helpers/fleet.js';
+import { buildUsageMessages, createFleet, registerOverHttp, seededRandom, sentTotals, shanghai, waitFor, type FleetMessage } from '../helpers/fleet.js';
 import { MOSQUITTO_SERVICE_USER, startMosquitto } from '../helpers/mosquitto.js';
 import { spawnService, type ServiceProcess } from '../helpers/process.js';
 
@@ -53,17 +53,8 @@ interface Registered {
   deviceSecret: string;
 }
 
-async function registerVehicle(service: ServiceProcess, adminToken: string, serial: number, activatedAt: string): Promise<Registered> {
-  const vin = makeVin(serial);
-  const iccid = makeIccid(serial);
-  const response = await fetch(`${service.httpUrl}/v1/vehicles`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ vin, iccid, automaker: 'oem-acme', model: serial % 2 ? 'A7' : 'S1', activatedAt }),
-  });
-  if (response.status !== 201) throw new Error(`register ${vin}: ${response.status} ${await response.text()}`);
-  const { deviceSecret } = (await response.json()) as { deviceSecret: string };
-  return { vin, iccid, deviceSecret };
+function registerVehicle(service: ServiceProcess, adminToken: string, serial: number, activatedAt: string): Promise<Registered> {
+  return registerOverHttp(service.httpUrl, adminToken, { vin: makeVin(serial), iccid: makeIccid(serial), model: serial % 2 ? 'A7' : 'S1', activatedAt });
 }
 
 /** A CONNECT that must be refused; resolves with the CONNACK return code / reason code. */
@@ -308,19 +299,7 @@ t.test('two workers on one Mosquitto shared subscription bill exactly, through a
       },
     }),
   }));
-  const sent = { records: 0, bytes: 0n, keys: new Set<string>() };
-  for (const spec of specs) {
-    for (const message of spec.messages) {
-      sent.records += message.records.length;
-      sent.bytes += message.bytes;
-      for (const record of message.records) sent.keys.add(`${spec.vin}/${record.seq}`);
-    }
-  }
-  for (const message of honestMessages) {
-    sent.records += message.records.length;
-    sent.bytes += message.bytes;
-    for (const record of message.records) sent.keys.add(`${honest.vin}/${record.seq}`);
-  }
+  const sent = sentTotals([...specs, { vin: honest.vin, secret: honest.deviceSecret, messages: honestMessages }]);
   const totalMessages = VEHICLES * MESSAGES_PER_VEHICLE;
   const ackLoss = seededRandom(SEED ^ 0x5eed);
   // 2 % of acks lost on the way (DESIGN 3.2), so committed messages are resent and acked as duplicates.

@@ -1,4 +1,0 @@
-import { prepareTemplate, startCluster } from './cluster.js';
-
-await startCluster();
-await prepareTemplate();
