@@ -33,7 +33,7 @@ t.test('merchant keys: shown once, listed, revoked', async (t) => {
   t.equal((await svc.request('GET', '/v1/merchants/shop-m', { token: key.body.key })).status, 200);
   const listed = await svc.request('GET', '/v1/merchants/shop-m/keys');
   t.equal(listed.body.keys.length, 1);
-  t.notOk(JSON.stringify(listed.body).includes(key.body.key.split('_')[2]), 'the secret is never listed');
+  t.notOk(JSON.stringify(listed.body).includes(key.body.key.split('_').slice(2).join('_')), 'the secret is never listed');
   t.equal((await svc.request('DELETE', `/v1/merchants/shop-m/keys/${key.body.keyId}`)).status, 204);
   t.equal((await svc.request('GET', '/v1/merchants/shop-m', { token: key.body.key })).status, 401, 'a revoked key is no key');
   t.equal((await svc.request('DELETE', '/v1/merchants/shop-m/keys/0123456789abcdef')).status, 404);

@@ -100,7 +100,7 @@ t.test('a merchant signs in with its key and lands on its cards', async (t) => {
   t.equal(response.statusCode, 303, 'a merchant key signs in (the service hands the SIM module’s readers to the web: WebDeps.merchantPortal)');
   t.equal(response.headers.location, '/app/merchants/shop-a');
   const cookie = `tbx_session=${response.cookies.find((c) => c.name === 'tbx_session')!.value}`;
-  t.notMatch(cookie, keyA.split('_')[2]!, 'the key’s secret is not in the cookie');
+  t.notMatch(cookie, keyA.split('_').slice(2).join('_'), 'the key’s secret is not in the cookie');
   const home = await web('GET', '/app/merchants/shop-a', { cookie });
   t.equal(home.statusCode, 303);
   t.equal(home.headers.location, '/app/merchants/shop-a/sims');
@@ -113,7 +113,7 @@ t.test('a merchant signs in with its key and lands on its cards', async (t) => {
   t.notMatch(sims.body, '/app/sponsors/', 'no sponsor navigation');
   const signIn = svc.logs.find((l) => l.event === 'web_sign_in' && l.merchant === 'shop-a');
   t.ok(signIn, 'the sign-in is logged with the merchant and key id');
-  t.notMatch(svc.rawLogs(), keyA.split('_')[2]!, 'never the key');
+  t.notMatch(svc.rawLogs(), keyA.split('_').slice(2).join('_'), 'never the key');
 });
 
 t.test('cards: paginated, with state, service end and masked real-name — as the API has them', async (t) => {
