@@ -3,8 +3,7 @@ import t from 'tap';
 import { checkLedgerAgainstFleet } from '../helpers/ledger-checks.js';
 import pg from 'pg';
 import { createTestDatabase } from '../helpers/database.js';
-import { makeIccid, makeVin } from '../helpers/fixtures.js';
-import { buildUsageMessages, createFleet, registerOverHttp, seededRandom, sentTotals, shanghai, waitFor, type FleetSpec } from '../helpers/fleet.js';
+import { createFleet, registerMixedFleet, seededRandom, sentTotals, waitFor } from '../helpers/fleet.js';
 import { spawnService, type ServiceProcess } from '../helpers/process.js';
 
 /**
@@ -42,24 +41,7 @@ t.test('SIGKILL mid-stream, restart, resend everything unacked: the ledger equal
 
   // The fleet and everything it will send, generated up front from the seed.
   const startedAt = Date.now();
-  const specs: FleetSpec[] = [];
-  for (let v = 0; v < VEHICLES; v++) {
-    const vehicle = { vin: makeVin(900 + v), iccid: makeIccid(900 + v), model: v % 2 ? 'A7' : 'S1', activatedAt: shanghai(startedAt - 30 * 86_400_000) };
-    const { deviceSecret } = await registerOverHttp(service.httpUrl, adminToken, vehicle);
-    const messages = buildUsageMessages({
-      count: MESSAGES_PER_VEHICLE,
-      recordsPerMessage: RECORDS_PER_MESSAGE,
-      firstSeq: randomInt(0, 1000),
-      random,
-      record: (seq) => {
-        const start = startedAt - 2 * 3_600_000 + seq * 1000;
-        // navigation (capped 3 GiB), music (1 GiB on A7), hotspot and unrecognised traffic (overage)
-        const flow = [{ host: 'tile.amap.com', port: 443 }, { host: 'u.y.qq.com', port: 443 }, { iface: 'hotspot' }, { ip: '192.0.2.200' }][randomInt(0, 3)];
-        return { start: shanghai(start), end: shanghai(start + 900), up: randomInt(0, 40_000), down: randomInt(0, 400_000), proto: 'tcp', ...flow };
-      },
-    });
-    specs.push({ vin: vehicle.vin, secret: deviceSecret, messages });
-  }
+  const specs = await registerMixedFleet({ httpUrl: service.httpUrl, adminToken, firstNumber: 900, vehicles: VEHICLES, messages: MESSAGES_PER_VEHICLE, recordsPerMessage: RECORDS_PER_MESSAGE, baseMs: startedAt, hoursBefore: 2, random });
   const expected = sentTotals(specs);
   const totalMessages = VEHICLES * MESSAGES_PER_VEHICLE;
   const fleet = createFleet(specs, { resendAfterMs: RESEND_AFTER_MS, dropAck: () => ackLoss() < ACK_LOSS });

@@ -2,8 +2,7 @@ import { randomBytes } from 'node:crypto';
 import t from 'tap';
 import { checkLedgerAgainstFleet } from '../helpers/ledger-checks.js';
 import pg from 'pg';
-import { makeIccid, makeVin } from '../helpers/fixtures.js';
-import { buildUsageMessages, createFleet, registerOverHttp, seededRandom, sentTotals, shanghai, type Fleet, type FleetSpec } from '../helpers/fleet.js';
+import { createFleet, registerMixedFleet, seededRandom, sentTotals, type Fleet } from '../helpers/fleet.js';
 import { spawnService, type ServiceProcess } from '../helpers/process.js';
 import { pgQuery, startPgServer, type PgServer } from '../helpers/pg-server.js';
 
@@ -79,25 +78,7 @@ t.test('PostgreSQL killed and restarted under load: ingest pauses, recovers by i
   const httpStatus = (path: string) => fetch(`${svc.httpUrl}${path}`, { signal: AbortSignal.timeout(10_000) }).then((r) => r.status, () => 0);
 
   // The fleet and everything it will send, generated up front from the seed.
-  const specs: FleetSpec[] = [];
-  for (let v = 0; v < VEHICLES; v++) {
-    const vehicle = { vin: makeVin(700 + v), iccid: makeIccid(700 + v), model: v % 2 ? 'A7' : 'S1', activatedAt: shanghai(startedAt - 30 * 86_400_000) };
-    const { deviceSecret } = await registerOverHttp(svc.httpUrl, adminToken, vehicle);
-    const messages = buildUsageMessages({
-      count: MESSAGES_PER_VEHICLE,
-      recordsPerMessage: RECORDS_PER_MESSAGE,
-      firstSeq: randomInt(0, 1000),
-      random,
-      record: (seq) => {
-        // seqs rise with gaps; at most ~10,000 s after the base, so always in the past
-        const start = startedAt - 4 * 3_600_000 + seq * 1000;
-        // navigation (capped), music (A7), hotspot and unrecognised traffic (overage)
-        const flow = [{ host: 'tile.amap.com', port: 443 }, { host: 'u.y.qq.com', port: 443 }, { iface: 'hotspot' }, { ip: '192.0.2.200' }][randomInt(0, 3)];
-        return { start: shanghai(start), end: shanghai(start + 900), up: randomInt(0, 40_000), down: randomInt(0, 400_000), proto: 'tcp', ...flow };
-      },
-    });
-    specs.push({ vin: vehicle.vin, secret: deviceSecret, messages });
-  }
+  const specs = await registerMixedFleet({ httpUrl: svc.httpUrl, adminToken, firstNumber: 700, vehicles: VEHICLES, messages: MESSAGES_PER_VEHICLE, recordsPerMessage: RECORDS_PER_MESSAGE, baseMs: startedAt, hoursBefore: 4, random });
   const expected = sentTotals(specs);
   const totalMessages = VEHICLES * MESSAGES_PER_VEHICLE;
   // A T-Box reconnects by itself, should the service drop it (reconnectPeriod), and resends everything unacked.

@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { makeIccid, makeVin } from './fixtures.js';
 
 /**
  * A simulated T-Box fleet that behaves as DESIGN 3.2 asks, for tests that check exactly-once billing end to
@@ -266,6 +267,47 @@ export async function registerOverHttp(httpUrl: string, adminToken: string, vehi
   if (response.status !== 201) throw new Error(`register ${vehicle.vin}: ${response.status} ${await response.text()}`);
   const { deviceSecret } = (await response.json()) as { deviceSecret: string };
   return { vin: vehicle.vin, iccid: vehicle.iccid, deviceSecret };
+}
+
+/**
+ * The e2e tests' fleet: `vehicles` cars registered through the admin API (VINs and ICCIDs from `firstNumber`,
+ * models S1 and A7 alternating, activated 30 days before `baseMs`), each with `messages` messages of
+ * `recordsPerMessage` records drawn from `random` — navigation (capped), music (sponsored on A7), hotspot and
+ * unrecognised traffic (overage) — starting `hoursBefore` hours before `baseMs`, so always in the past.
+ */
+export async function registerMixedFleet(options: {
+  httpUrl: string;
+  adminToken: string;
+  firstNumber: number;
+  vehicles: number;
+  messages: number;
+  recordsPerMessage: number;
+  baseMs: number;
+  hoursBefore: number;
+  random: () => number;
+}): Promise<FleetSpec[]> {
+  const { random, baseMs } = options;
+  const randomInt = (min: number, max: number) => min + Math.floor(random() * (max - min + 1));
+  const flows: Array<Partial<UsageRecordBody>> = [{ host: 'tile.amap.com', port: 443 }, { host: 'u.y.qq.com', port: 443 }, { iface: 'hotspot' }, { ip: '192.0.2.200' }];
+  const specs: FleetSpec[] = [];
+  for (let v = 0; v < options.vehicles; v++) {
+    const n = options.firstNumber + v;
+    const vehicle = { vin: makeVin(n), iccid: makeIccid(n), model: v % 2 ? 'A7' : 'S1', activatedAt: shanghai(baseMs - 30 * 86_400_000) };
+    const { deviceSecret } = await registerOverHttp(options.httpUrl, options.adminToken, vehicle);
+    const messages = buildUsageMessages({
+      count: options.messages,
+      recordsPerMessage: options.recordsPerMessage,
+      firstSeq: randomInt(0, 1000),
+      random,
+      record: (seq) => {
+        const start = baseMs - options.hoursBefore * 3_600_000 + seq * 1000;
+        const flow = flows[randomInt(0, 3)];
+        return { start: shanghai(start), end: shanghai(start + 900), up: randomInt(0, 40_000), down: randomInt(0, 400_000), proto: 'tcp', ...flow };
+      },
+    });
+    specs.push({ vin: vehicle.vin, secret: deviceSecret, messages });
+  }
+  return specs;
 }
 
 /** Polls `probe` every 10 ms; a bound that turns a hang into a message — it asserts nothing about speed. */
