@@ -1,6 +1,6 @@
 import pg from 'pg';
 import { memoryMiB, rssWatcher } from './proc-stats.js';
-import type { BenchService } from './service-process.js';
+import { scrapeMetrics, type BenchService } from './service-process.js';
 
 /**
  * The outage phase (issue 11): the database stalls while the fleet offers far more usage than
@@ -59,19 +59,15 @@ interface GateSample {
 
 /** The gate's metrics from the service's GET /metrics. */
 async function scrapeGate(httpUrl: string): Promise<GateSample | null> {
-  try {
-    const text = await (await fetch(`${httpUrl}/metrics`)).text();
-    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return {
-      open: value('ingest_gate_open'),
-      pendingBytes: value('ingest_pending_bytes'),
-      maxPendingBytes: value('ingest_max_pending_bytes'),
-      waiting: value('ingest_gate_waiting_messages'),
-      closures: value('ingest_gate_closed_total'),
-    };
-  } catch {
-    return null;
-  }
+  const value = await scrapeMetrics(httpUrl);
+  if (!value) return null;
+  return {
+    open: value('ingest_gate_open'),
+    pendingBytes: value('ingest_pending_bytes'),
+    maxPendingBytes: value('ingest_max_pending_bytes'),
+    waiting: value('ingest_gate_waiting_messages'),
+    closures: value('ingest_gate_closed_total'),
+  };
 }
 
 export async function runOutagePhase(context: {

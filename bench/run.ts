@@ -13,7 +13,7 @@ import { cpuBetween, memoryMiB, processTree, rssWatcher, sampleCpu, type CpuSamp
 import { measurePostgresBulk, type BulkLoadResult } from './raw-postgres.js';
 import { formatReport } from './report.js';
 import { outageVehicles, runOutagePhase } from './outage.js';
-import { startBenchService, type BenchService } from './service-process.js';
+import { scrapeMetrics, startBenchService, type BenchService } from './service-process.js';
 
 /**
  * `npm run bench [-- --quick]`: the service as its own process, the load generator in another, the raw
@@ -389,13 +389,9 @@ interface IngestMetrics {
 
 /** The service's own ingest metrics (GET /metrics): batch transaction time and records per batch. */
 async function scrapeIngestMetrics(httpUrl: string): Promise<IngestMetrics | null> {
-  try {
-    const text = await (await fetch(`${httpUrl}/metrics`)).text();
-    const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
-    return { commitSeconds: value('ingest_commit_seconds_sum'), commits: value('ingest_commit_seconds_count'), batchRecords: value('ingest_batch_records_sum') };
-  } catch {
-    return null;
-  }
+  const value = await scrapeMetrics(httpUrl);
+  if (!value) return null;
+  return { commitSeconds: value('ingest_commit_seconds_sum'), commits: value('ingest_commit_seconds_count'), batchRecords: value('ingest_batch_records_sum') };
 }
 
 /** Batches per second, records per batch, and how much of the wall time the lanes spent in batch transactions. */

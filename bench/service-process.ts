@@ -175,3 +175,16 @@ async function adminQuery(url: string, sql: string): Promise<void> {
     await client.end();
   }
 }
+
+/**
+ * One scrape of the service's `GET /metrics`: a reader of each metric's (first) value, NaN when absent; null
+ * when the service did not answer.
+ */
+export async function scrapeMetrics(httpUrl: string): Promise<((name: string) => number) | null> {
+  try {
+    const text = await (await fetch(`${httpUrl}/metrics`)).text();
+    return (name) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? ([0-9.e+-]+)$`, 'm').exec(text)?.[1] ?? NaN);
+  } catch {
+    return null;
+  }
+}
