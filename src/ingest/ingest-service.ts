@@ -10,7 +10,8 @@ import { messageErrorAck, type Ack } from './ack.js';
 import type { IngestMetrics } from './metrics.js';
 import { parseUsageMessage } from './parse-usage.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
-import { writeBatch, type PreparedMessage } from './write-batch.js';
+import type { PreparedMessage } from './admission.js';
+import { writeBatch } from './write-batch.js';
 
 export interface IncomingUsage {
   vin: string;

@@ -21,8 +21,6 @@ import { messageErrorAck, usageAck, type Ack } from './ack.js';
 import { admit, compareRepeat, splitInserted, Verdicts, type PreparedMessage } from './admission.js';
 import { planAllocations } from './planning.js';
 
-export type { PreparedMessage } from './admission.js';
-
 export interface BatchContext {
   runtime: CatalogRuntime;
   /** the running catalog's `catalog_versions.id` */
