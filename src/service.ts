@@ -2,8 +2,8 @@ import type { Logger } from 'pino';
 import { buildApp } from './api/app.js';
 import type { FastifyZodInstance } from './api/types.js';
 import { loadCatalog } from './catalog/index.js';
-import { recordCatalogVersion } from './catalog/repository.js';
-import { checkCatalogCompatibility } from './catalog/compatibility.js';
+import { latestCatalog, recordCatalogVersion } from './catalog/repository.js';
+import { checkCatalogCompatibility, type CatalogReferences } from './catalog/compatibility.js';
 import { startEmbeddedBroker, type EmbeddedBroker, type UsagePublish } from './mqtt/embedded-broker.js';
 import { rulesTopic, usageTopic } from './mqtt/topics.js';
 import { connectExternalBroker, type ExternalBroker } from './mqtt/external-broker.js';
@@ -15,9 +15,15 @@ import { startEmbeddedPostgres, type EmbeddedDatabase } from './shared/db/embedd
 import { migrate } from './shared/db/migrate.js';
 import { createPool, type Pool } from './shared/db/pool.js';
 import { resolveSecrets } from './shared/dev-secrets.js';
-import { createMetricsRegistry, registerDatabaseGauges } from './shared/metrics.js';
+import { createMetricsRegistry, OUTBOX_COUNT_CAP, registerDatabaseGauges } from './shared/metrics.js';
 import { daysToMs, formatInstant } from './shared/time.js';
-import { deleteDeadLettersBefore } from './ledger/repository.js';
+import { deleteDeadLettersBefore } from './ledger/dead-letters.js';
+import { ledgerHasRecords, sponsorshipReferenced } from './ledger/repository.js';
+import { rollupsReference } from './ledger/rollups.js';
+import { sponsorInvoiced } from './billing/invoices.js';
+import { appHasControlStates, outboxBacklog } from './controls/repository.js';
+import { automakerReferenced } from './vehicles/fleet-repository.js';
+import { packProductReferenced } from './vehicles/packs-repository.js';
 import { createOutboxPublisher, type Publisher } from './controls/outbox-publisher.js';
 import { createDeviceSync } from './controls/device-sync.js';
 import { createFundingSweeper } from './controls/funding-sweeper.js';
@@ -31,6 +37,7 @@ import { vehicleRoutes } from './vehicles/routes.js';
 import { createApiKeyStore } from './api/api-keys.js';
 import { sponsorKeyRoutes } from './sponsors/key-routes.js';
 import { createPackService } from './vehicles/packs.js';
+import { reevaluateFunding } from './controls/funding.js';
 import { createPeriodCloser, type ClosedPeriod } from './billing/close-period.js';
 import { createInvoiceQueries } from './billing/invoices.js';
 import { invoiceRoutes } from './billing/invoice-routes.js';
@@ -93,12 +100,12 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const pool = createPool(databaseUrl, 20);
     pool.on('error', (error) => logger.warn({ err: error.message }, 'idle database connection failed'));
     cleanups.push(() => pool.end());
-    const incompatible = await checkCatalogCompatibility(pool, loaded.catalog);
+    const incompatible = await checkCatalogCompatibility(catalogReferences(pool), loaded.catalog);
     if (incompatible.length > 0) throw new Error(`the catalog in ${config.CATALOG_DIR} cannot replace the one in use:\n${incompatible.map((p) => `  - ${p}`).join('\n')}`);
     const catalogVersion = await recordCatalogVersion(pool, loaded.version, loaded.canonical, new Date(clock.now()));
 
     const metrics = createMetricsRegistry();
-    registerDatabaseGauges(metrics, pool);
+    registerDatabaseGauges(metrics, pool, () => outboxBacklog(pool, OUTBOX_COUNT_CAP));
     const vehicles = createVehicleRepository(pool);
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
     // The broker is started below; until then nothing can publish (no device is connected either).
@@ -221,7 +228,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const invoices = createInvoiceQueries(pool, () => runtime.timezone);
     const billingScheduler = startPeriodicJob('period-close', () => closer.closeDue(), 5 * 60_000, logger);
     cleanups.push(() => billingScheduler.stop());
-    const packs = createPackService({ pool, runtime: () => runtime, clock, outbox });
+    const packs = createPackService({ pool, runtime: () => runtime, clock, funding: { reevaluate: reevaluateFunding, send: (messages) => outbox.send(messages) } });
     const vehicleService = createVehicleService({
       vehicles,
       catalog: () => loaded.catalog,
@@ -288,4 +295,16 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     await stop();
     throw error;
   }
+}
+
+/** The catalog's compatibility check asks each table's owner whether the ledger still references an id. */
+function catalogReferences(pool: Pool): CatalogReferences {
+  return {
+    previous: () => latestCatalog(pool),
+    ledgerHasRecords: () => ledgerHasRecords(pool),
+    sponsorReferenced: async (id) => (await rollupsReference(pool, 'sponsor', id)) || (await sponsorInvoiced(pool, id)) || (await automakerReferenced(pool, id)),
+    appReferenced: async (id) => (await rollupsReference(pool, 'app', id)) || (await appHasControlStates(pool, id)),
+    sponsorshipReferenced: (id) => sponsorshipReferenced(pool, id),
+    packReferenced: (id) => packProductReferenced(pool, id),
+  };
 }

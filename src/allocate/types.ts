@@ -140,6 +140,8 @@ export interface FundingState {
 /** Every kind an allocation can have; the ledger's explain reply lists the same (DESIGN 4.2). */
 export const ALLOCATION_KINDS = ['sponsored', 'pack', 'overage', 'test'] as const;
 export type AllocationKind = (typeof ALLOCATION_KINDS)[number];
+/** The kinds a payer is invoiced for (DESIGN 4.3); packs are prepaid and test traffic is free. */
+export const BILLED_KINDS = ['sponsored', 'overage'] as const satisfies readonly AllocationKind[];
 
 export interface Allocation {
   /** sponsor id; `owner` for packs; `none` for SIM-test records */

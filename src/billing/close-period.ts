@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { payersWithUsage, stampAllocations } from '../ledger/invoicing.js';
 import { formatMinor, toMinor } from '../shared/money.js';
 import { dateOnlyToInstant, monthOf, nextMonth, parseMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { invoiceTotals, lineKeyOf, rateLines, type LineKey, type PriorTotals } from './rating.js';
@@ -50,22 +51,14 @@ export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; c
       const nowMs = deps.clock.now();
       const { rows: idRows } = await client.query<{ id: string }>("SELECT nextval('invoices_id_seq')::text AS id");
       const invoiceId = idRows[0]!.id;
-      const { rows: stamped } = await client.query<{ app: string; kind: 'sponsored' | 'overage'; usage_month: string; price: string; bytes: string }>(
-        `WITH stamped AS (
-           UPDATE allocations SET invoice_id = $1
-            WHERE payer = $2 AND usage_month <= $3 AND invoice_id IS NULL AND kind IN ('sponsored', 'overage')
-           RETURNING app, kind, usage_month, price_per_gib, bytes)
-         SELECT app, kind, to_char(usage_month, 'YYYY-MM') AS usage_month, price_per_gib::text AS price, sum(bytes)::text AS bytes
-           FROM stamped GROUP BY app, kind, usage_month, price_per_gib`,
-        [invoiceId, sponsor, `${month}-01`],
-      );
+      const stamped = await stampAllocations(client, invoiceId, sponsor, month);
       const closedAt = new Date(nowMs);
       if (stamped.length === 0) {
         // DESIGN 5: a sponsor with no lines gets no invoice (and consumes no number).
         await client.query('INSERT INTO billing_periods (sponsor, month, closed_at, invoice_id) VALUES ($1, $2, $3, NULL)', [sponsor, `${month}-01`, closedAt]);
         return { sponsor, month, invoiceId: null, number: null };
       }
-      const keys = stamped.map((r) => ({ app: r.app, kind: r.kind, usageMonth: r.usage_month, pricePerGiB: formatPricePerGiB(r.price), bytes: BigInt(r.bytes) }));
+      const keys = stamped.map((r) => ({ app: r.app, kind: r.kind, usageMonth: r.usageMonth, pricePerGiB: formatPricePerGiB(r.price), bytes: r.bytes }));
       const prior = await priorTotals(client, sponsor, keys);
       const lines = rateLines(keys, prior, catalog.billing.taxRate);
       const number = await nextNumber(client, sponsor, Number(month.slice(0, 4)));
@@ -91,12 +84,8 @@ export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; c
   async function closeThrough(month: string): Promise<ClosedPeriod[]> {
     const closed: ClosedPeriod[] = [];
     const catalog = deps.catalog();
-    const { rows } = await deps.pool.query<{ sponsor: string; first: string }>(
-      "SELECT sponsor, to_char(min(usage_month), 'YYYY-MM') AS first FROM rollup_app_month WHERE usage_month <= $1 GROUP BY sponsor ORDER BY sponsor",
-      [`${month}-01`],
-    );
     const known = new Set(catalog.sponsors.map((s) => s.id));
-    for (const { sponsor, first } of rows) {
+    for (const { payer: sponsor, firstMonth: first } of await payersWithUsage(deps.pool, month)) {
       if (!known.has(sponsor)) continue;
       const done = await deps.pool.query<{ month: string }>("SELECT to_char(month, 'YYYY-MM') AS month FROM billing_periods WHERE sponsor = $1 AND month >= $2", [sponsor, `${first}-01`]);
       const closedMonths = new Set(done.rows.map((r) => r.month));

@@ -1,6 +1,7 @@
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
+import { releaseAllocations } from '../ledger/invoicing.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { toMinor } from '../shared/money.js';
 import { insertInvoice, nextNumber } from './close-period.js';
@@ -54,7 +55,7 @@ export async function issueCreditNote(deps: { pool: Pool; catalog: Catalog; cata
       })),
     });
     await client.query("UPDATE invoices SET status = 'void' WHERE id = $1", [invoiceId]);
-    await client.query('UPDATE allocations SET invoice_id = NULL WHERE invoice_id = $1', [invoiceId]);
+    await releaseAllocations(client, invoiceId);
     return { id, number: number.text };
   });
 }

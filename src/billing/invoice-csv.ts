@@ -1,6 +1,7 @@
 import type { InvoiceDocument } from './invoices.js';
 import { formatPricePerGiB } from './usage-query.js';
 import type { Pool } from '../shared/db/pool.js';
+import { invoicedVehicleLines, invoicedVins } from '../ledger/invoicing.js';
 import { formatMinor, lineAmountMinor } from '../shared/money.js';
 
 /**
@@ -22,17 +23,13 @@ export async function* invoiceVehicleUsageCsv(pool: Pick<Pool, 'query'>, invoice
   yield csv(['number', 'vin', 'app', 'kind', 'usage_month', 'bytes', 'price_per_gib', 'amount']);
   let after = '';
   for (;;) {
-    const { rows: vins } = await pool.query<{ vin: string }>('SELECT DISTINCT vin FROM allocations WHERE invoice_id = $1 AND vin > $2 ORDER BY vin LIMIT 500', [invoice.id, after]);
-    if (vins.length === 0) return;
-    const { rows } = await pool.query<{ vin: string; app: string; kind: string; month: string; price: string; bytes: string }>(
-      `SELECT vin, app, kind, to_char(usage_month, 'YYYY-MM') AS month, price_per_gib::text AS price, sum(bytes)::text AS bytes
-         FROM allocations WHERE invoice_id = $1 AND vin = ANY($2::text[])
-        GROUP BY vin, app, kind, usage_month, price_per_gib ORDER BY vin, usage_month, app, kind, price_per_gib`,
-      [invoice.id, vins.map((v) => v.vin)],
-    );
+    const vins = await invoicedVins(pool, invoice.id, after, 500);
+    const last = vins.at(-1);
+    if (last === undefined) return;
+    const rows = await invoicedVehicleLines(pool, invoice.id, vins);
     let chunk = '';
     for (const r of rows) chunk += csv([invoice.number, r.vin, r.app, r.kind, r.month, r.bytes, formatPricePerGiB(r.price), formatMinor(lineAmountMinor(BigInt(r.bytes), r.price))]);
     yield chunk;
-    after = vins[vins.length - 1]!.vin;
+    after = last;
   }
 }

@@ -121,3 +121,8 @@ export function toInvoiceJson(doc: InvoiceDocument): InvoiceJson {
   const { id, number, sponsor, month, status, issuedAt, currency, lines, subtotal, tax, total } = doc;
   return { id, number, sponsor, month, status, issuedAt, currency, lines, subtotal, tax, total };
 }
+
+/** Has this sponsor ever been invoiced (the catalog may then not remove it)? */
+export async function sponsorInvoiced(pool: Pick<Pool, 'query'>, sponsor: string): Promise<boolean> {
+  return (await pool.query('SELECT 1 FROM invoices WHERE sponsor = $1 LIMIT 1', [sponsor])).rows.length > 0;
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BILLED_KINDS } from '../allocate/index.js';
 
 /**
  * The billing replies of DESIGN 5 — usage and invoices — as zod schemas: the routes serialise with them, the
@@ -6,7 +7,7 @@ import { z } from 'zod';
  */
 
 /** DESIGN 4.3: the kind of a usage or invoice line. */
-export const LineKindSchema = z.enum(['sponsored', 'overage']);
+export const LineKindSchema = z.enum(BILLED_KINDS);
 export type LineKind = z.output<typeof LineKindSchema>;
 
 const Money = z.string().meta({ example: '12.34', description: 'decimal string, 2 decimals' });

@@ -5,8 +5,8 @@ import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
 import { invalid, notFound } from '../shared/errors.js';
 import { formatMinor, lineAmountMinor } from '../shared/money.js';
-import { parseRows } from '../shared/db/rows.js';
-import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
+import { formatInstant, startOfMonth } from '../shared/time.js';
+import { appRollups, dayRollups, vehicleRollups, type RollupRow } from '../ledger/rollups.js';
 import { LineKindSchema, type AppLine, type DayLine, type SponsorUsage, type UsageOf, type VehicleLine } from './schemas.js';
 
 /**
@@ -19,12 +19,7 @@ import { LineKindSchema, type AppLine, type DayLine, type SponsorUsage, type Usa
 
 export type UsageGroupBy = 'app' | 'day' | 'vehicle';
 
-/** One rollup row as stored: bytes exact, price as Postgres prints numeric(14,4) ("4.0000"). */
-const RollupRowSchema = z.object({ app: z.string(), kind: LineKindSchema, price: z.string(), bytes: z.string() });
-type RollupRow = z.output<typeof RollupRowSchema>;
-const DayRowSchema = RollupRowSchema.extend({ day: z.string() });
 type UsageHead = Pick<SponsorUsage, 'sponsor' | 'month' | 'currency'>;
-const VehicleRowSchema = RollupRowSchema.extend({ vin: z.string() });
 
 export interface UsageRequest {
   sponsor: string;
@@ -90,39 +85,6 @@ export interface UsageQueryDeps {
 }
 
 export function createUsageQuery(deps: UsageQueryDeps) {
-  async function appRows(db: PoolClient, sponsor: string, month: string): Promise<RollupRow[]> {
-    const { rows } = await db.query(
-      `SELECT app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_app_month
-        WHERE sponsor = $1 AND usage_month = $2::date
-        ORDER BY app COLLATE "C", kind COLLATE "C", price_per_gib`,
-      [sponsor, `${month}-01`],
-    );
-    return parseRows(RollupRowSchema, rows, 'usage by app');
-  }
-
-  async function dayRows(db: PoolClient, sponsor: string, month: string): Promise<Array<z.output<typeof DayRowSchema>>> {
-    // usage_day is the record's start date in the billing timezone, written beside its usage month.
-    const { rows } = await db.query(
-      `SELECT to_char(usage_day, 'YYYY-MM-DD') AS day, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_app_day
-        WHERE sponsor = $1 AND usage_day >= $2::date AND usage_day < $3::date
-        ORDER BY usage_day, app COLLATE "C", kind COLLATE "C", price_per_gib`,
-      [sponsor, `${month}-01`, `${nextMonth(month)}-01`],
-    );
-    return parseRows(DayRowSchema, rows, 'usage by day');
-  }
-
-  async function vehicleRows(db: PoolClient, sponsor: string, month: string, limit: number, after: VehicleKey | null): Promise<Array<z.output<typeof VehicleRowSchema>>> {
-    // Keyset order is the primary key's (sponsor, usage_month, vin, app, kind, price_per_gib), so a page is
-    // an index range scan however many vehicles the sponsor pays for; text order is the database's collation.
-    const select = `SELECT vin, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_vehicle_month
-        WHERE sponsor = $1 AND usage_month = $2::date`;
-    const order = 'ORDER BY vin, app, kind, price_per_gib LIMIT $3';
-    const { rows } = after
-      ? await db.query(`${select} AND (vin, app, kind, price_per_gib) > ($4::text, $5::text, $6::text, $7::numeric) ${order}`, [sponsor, `${month}-01`, limit, ...after])
-      : await db.query(`${select} ${order}`, [sponsor, `${month}-01`, limit]);
-    return parseRows(VehicleRowSchema, rows, 'usage by vehicle');
-  }
-
   /** The reply's head for a sponsor and month that may be asked for: 404 unknown sponsor, 422 a month not yet started. */
   function headOf(sponsor: string, month: string): UsageHead {
     const catalog = deps.catalog();
@@ -144,7 +106,7 @@ export function createUsageQuery(deps: UsageQueryDeps) {
   ): Promise<UsageOf<Line>> {
     return withTransaction(deps.pool, async (db) => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-      const appLines = (await appRows(db, head.sponsor, head.month)).map(priceLine);
+      const appLines = (await appRollups(db, head.sponsor, head.month)).map(priceLine);
       const totals = {
         totalBytes: jsonBytes(appLines.reduce((sum, line) => sum + line.bytesExact, 0n)),
         totalAmount: formatMinor(appLines.reduce((sum, line) => sum + line.amountMinor, 0n)),
@@ -157,12 +119,12 @@ export function createUsageQuery(deps: UsageQueryDeps) {
   const byApp = (head: UsageHead) => inSnapshot<AppLine>(head, async (_db, appLines) => ({ lines: appLines.map(strip) }));
 
   const byDay = (head: UsageHead) =>
-    inSnapshot<DayLine>(head, async (db) => ({ lines: (await dayRows(db, head.sponsor, head.month)).map((row) => ({ day: row.day, ...strip(priceLine(row)) })) }));
+    inSnapshot<DayLine>(head, async (db) => ({ lines: (await dayRollups(db, head.sponsor, head.month)).map((row) => ({ day: row.day, ...strip(priceLine(row)) })) }));
 
   const byVehicle = (head: UsageHead, limit: number, after: VehicleKey | null) =>
     inSnapshot<VehicleLine>(head, async (db) => {
       // One row more than the page tells whether another page exists.
-      const rows = await vehicleRows(db, head.sponsor, head.month, limit + 1, after);
+      const rows = await vehicleRollups(db, head.sponsor, head.month, limit + 1, after);
       const page = rows.slice(0, limit);
       const last = page.at(-1);
       const nextCursor = rows.length > limit && last ? encodeVehicleCursor(head.sponsor, head.month, [last.vin, last.app, last.kind, last.price]) : null;

@@ -1,4 +1,5 @@
 import type { Pool } from '../shared/db/pool.js';
+import type { Catalog } from './schema.js';
 
 /**
  * DESIGN 4: each catalog version's full content is stored in PostgreSQL at first use; `last_used_at`
@@ -14,4 +15,16 @@ export async function recordCatalogVersion(pool: Pool, version: string, canonica
   const row = result.rows[0];
   if (!row) throw new Error('catalog version not recorded');
   return row;
+}
+
+/** The catalog a start ran with last (what the next catalog is checked against), or null on a new database. */
+export async function latestCatalog(pool: Pick<Pool, 'query'>): Promise<Catalog | null> {
+  const { rows } = await pool.query<{ content: Catalog }>('SELECT content FROM catalog_versions ORDER BY last_used_at DESC LIMIT 1');
+  return rows[0]?.content ?? null;
+}
+
+/** The version string of `catalog_versions.id` (what usage records name), or null if no such row. */
+export async function catalogVersionName(pool: Pick<Pool, 'query'>, id: number): Promise<string | null> {
+  const { rows } = await pool.query<{ version: string }>('SELECT version FROM catalog_versions WHERE id = $1', [id]);
+  return rows[0]?.version ?? null;
 }

@@ -3,7 +3,10 @@ import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
 import { monthOf, startOfMonth } from '../shared/time.js';
+import { lockJobWatermark, saveJobWatermark } from '../shared/db/job-watermarks.js';
+import { vinsWithPacksExpiring } from '../vehicles/packs-repository.js';
 import { reevaluateFunding } from './funding.js';
+import { vinsBlockedFor } from './repository.js';
 import type { OutboxPublisher } from './outbox-publisher.js';
 
 const JOB = 'funding-sweep';
@@ -24,22 +27,18 @@ export function createFundingSweeper(deps: { pool: Pool; runtime: () => CatalogR
     const claimed = await withTransaction(deps.pool, async (client) => {
       const lock = await client.query<{ ok: boolean }>("SELECT pg_try_advisory_xact_lock(hashtext('funding-sweep')) AS ok");
       if (!lock.rows[0]?.ok) return null;
-      const { rows } = await client.query<{ watermark: Date }>('SELECT watermark FROM job_watermarks WHERE job = $1 FOR UPDATE', [JOB]);
-      const saveWatermark = () =>
-        client.query('INSERT INTO job_watermarks (job, watermark) VALUES ($1, $2) ON CONFLICT (job) DO UPDATE SET watermark = EXCLUDED.watermark', [JOB, new Date(nowMs)]);
-      if (!rows[0]) {
+      const from = await lockJobWatermark(client, JOB);
+      const saveWatermark = () => saveJobWatermark(client, JOB, nowMs);
+      if (from === null) {
         // First run on this database: nothing before now was watched, and ingest keeps controls current.
         await saveWatermark();
         return null;
       }
-      const from = rows[0].watermark.getTime();
       if (from >= nowMs) return null;
-      const expired = await client.query<{ vin: string }>('SELECT DISTINCT vin FROM pack_instances WHERE expires_at > $1 AND expires_at <= $2', [new Date(from), new Date(nowMs)]);
-      const vins = new Set(expired.rows.map((r) => r.vin));
+      const vins = new Set(await vinsWithPacksExpiring(client, from, nowMs));
       const monthStart = startOfMonth(monthOf(nowMs, runtime.timezone), runtime.timezone);
       if (from < monthStart) {
-        const blocked = await client.query<{ vin: string }>("SELECT DISTINCT vin FROM control_states WHERE 'FUNDS_EXHAUSTED' = ANY(reasons)");
-        for (const row of blocked.rows) vins.add(row.vin);
+        for (const vin of await vinsBlockedFor(client, 'FUNDS_EXHAUSTED')) vins.add(vin);
       }
       await saveWatermark();
       return [...vins].sort();

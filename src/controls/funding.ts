@@ -1,5 +1,6 @@
 import { fundsExhausted, type FundingState } from '../allocate/index.js';
-import { loadFunding, lockVehicles, type VehicleForIngest } from '../ledger/repository.js';
+import { loadFunding } from '../ledger/repository.js';
+import { lockVehicles, type VehicleForIngest } from '../vehicles/fleet-repository.js';
 import type { PoolClient } from '../shared/db/pool.js';
 import { formatInstant, monthOf } from '../shared/time.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';

@@ -98,3 +98,25 @@ export async function listControls(client: Pool | PoolClient, vin: string): Prom
   );
   return rows.map((r) => ({ app: r.app, action: r.reasons.length > 0 ? 'block' : 'allow', reasons: r.reasons, rev: r.rev, changedAt: r.changed_at.toISOString() }));
 }
+
+/** Does any vehicle have a control state for this app (the catalog may then not remove it)? */
+export async function appHasControlStates(db: Pick<Pool, 'query'>, app: string): Promise<boolean> {
+  return (await db.query('SELECT 1 FROM control_states WHERE app = $1 LIMIT 1', [app])).rows.length > 0;
+}
+
+/** Vehicles with some app controlled for `reason`. */
+export async function vinsBlockedFor(db: Pick<Pool, 'query'>, reason: ControlReason): Promise<string[]> {
+  const { rows } = await db.query<{ vin: string }>('SELECT DISTINCT vin FROM control_states WHERE $1 = ANY(reasons)', [reason]);
+  return rows.map((r) => r.vin);
+}
+
+/** The outbox's backlog: messages waiting (counted up to `cap`) and the age of the oldest, in seconds. */
+export async function outboxBacklog(db: Pick<Pool, 'query'>, cap: number): Promise<{ messages: number; oldestSeconds: number }> {
+  // Both on the primary key: a capped count and the first row in id order (ids follow creation).
+  const { rows } = await db.query<{ n: number; age: number | null }>(
+    `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM outbox LIMIT $1) capped) AS n,
+            (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox ORDER BY id LIMIT 1) AS age`,
+    [cap],
+  );
+  return { messages: rows[0]?.n ?? 0, oldestSeconds: Math.max(0, rows[0]?.age ?? 0) };
+}

@@ -1,5 +1,6 @@
 import type { Pool } from '../shared/db/pool.js';
 import { controlTopic, rulesTopic } from '../mqtt/topics.js';
+import { vinPage } from '../vehicles/fleet-repository.js';
 import { controlMessage, type ControlReason } from './reasons.js';
 import type { Publisher } from './outbox-publisher.js';
 
@@ -37,11 +38,11 @@ export async function publishRulesIfChanged(pool: Pool, publisher: Publisher, ve
   let after = '';
   let sent = 0;
   for (;;) {
-    const { rows: vehicles } = await pool.query<{ vin: string }>(`SELECT vin FROM vehicles WHERE vin > $1 ORDER BY vin LIMIT ${PAGE}`, [after]);
-    for (const { vin } of vehicles) await publisher.publish(rulesTopic(vin), payload, { qos: 1, retain: true });
-    sent += vehicles.length;
-    if (vehicles.length < PAGE) break;
-    after = vehicles[vehicles.length - 1]!.vin;
+    const vins = await vinPage(pool, after, PAGE);
+    for (const vin of vins) await publisher.publish(rulesTopic(vin), payload, { qos: 1, retain: true });
+    sent += vins.length;
+    if (vins.length < PAGE) break;
+    after = vins[vins.length - 1] ?? after;
   }
   await pool.query(
     "INSERT INTO service_state (key, value, updated_at) VALUES ('rules-version', $1, $2) ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value, updated_at = EXCLUDED.updated_at",

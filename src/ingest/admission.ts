@@ -1,5 +1,6 @@
 import type { CatalogRuntime } from '../catalog/runtime.js';
-import { recordKey, type DeadLetter, type LedgerRecord, type VehicleForIngest } from '../ledger/repository.js';
+import { recordKey, type DeadLetter, type LedgerRecord } from '../ledger/records.js';
+import type { VehicleForIngest } from '../vehicles/fleet-repository.js';
 import type { AckRejection } from './ack.js';
 import { checkRecordTime, classifyRepeats, sameUsageRecord, type MessageResult, type RecordContent, type TimeRejection, type UsageRecord } from './parse-usage.js';
 

@@ -1,7 +1,8 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { OutboxPublisher } from '../controls/outbox-publisher.js';
-import { createAllocationPartitions, insertDeadLetters, MissingPartitionsError } from '../ledger/repository.js';
+import { insertDeadLetters } from '../ledger/dead-letters.js';
+import { createAllocationPartitions, MissingPartitionsError } from '../ledger/partitions.js';
 import type { Clock } from '../shared/clock.js';
 import { withWriteTransaction, type Pool } from '../shared/db/pool.js';
 import { formatInstant, monthOf, nextMonth } from '../shared/time.js';

@@ -1,6 +1,7 @@
 import { allocateRecord, type FundingState, type VehicleInput } from '../allocate/index.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
-import type { AllocationRow, VehicleForIngest } from '../ledger/repository.js';
+import type { AllocationRow } from '../ledger/records.js';
+import type { VehicleForIngest } from '../vehicles/fleet-repository.js';
 import { inTestAt, type TestWindow } from '../sims/test-windows.js';
 import { dayOf } from '../shared/time.js';
 import type { Candidate } from './admission.js';

@@ -1,19 +1,12 @@
 import type { CatalogRuntime } from '../catalog/runtime.js';
 import { fundingChanges } from '../controls/funding.js';
 import { lockControlStates, writeControlChanges, type ControlChange, type ControlStates, type OutboxEntry } from '../controls/repository.js';
-import {
-  addToRollups,
-  findRecords,
-  insertAllocations,
-  insertDeadLetters,
-  insertRecords,
-  loadFunding,
-  lockVehicles,
-  MissingPartitionsError,
-  recordKey,
-  saveFunding,
-  type AllocationPartitions,
-} from '../ledger/repository.js';
+import { insertDeadLetters } from '../ledger/dead-letters.js';
+import { MissingPartitionsError, type AllocationPartitions } from '../ledger/partitions.js';
+import { recordKey } from '../ledger/records.js';
+import { findRecords, insertAllocations, insertRecords, loadFunding, saveFunding } from '../ledger/repository.js';
+import { addToRollups } from '../ledger/rollups.js';
+import { lockVehicles } from '../vehicles/fleet-repository.js';
 import { loadSimTestWindows } from '../sims/test-windows.js';
 import { sendAll, type WriteTransaction } from '../shared/db/pool.js';
 import { formatInstant, monthOf } from '../shared/time.js';

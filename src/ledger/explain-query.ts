@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ALLOCATION_KINDS } from '../allocate/index.js';
+import { catalogVersionName } from '../catalog/repository.js';
 import type { Pool } from '../shared/db/pool.js';
 import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { formatInstant } from '../shared/time.js';
@@ -24,7 +25,7 @@ const RecordRowSchema = z.object({
   pkg: z.string().nullable(),
   app: z.string(),
   rule_id: z.string(),
-  catalog_version: z.string(),
+  catalog_version_id: z.number().int(),
   received_at: z.date(),
 });
 const AllocationRowSchema = z.object({
@@ -60,8 +61,8 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
   const params = [key.vin, key.epoch, key.seq];
   const [records, allocations] = await Promise.all([
     pool.query(
-      `SELECT u.start_at, u.end_at, u.up::text, u.down::text, u.host, u.ip, u.port, u.proto, u.iface, u.pkg, u.app, u.rule_id, c.version AS catalog_version, u.received_at
-         FROM usage_records u LEFT JOIN catalog_versions c ON c.id = u.catalog_version_id
+      `SELECT u.start_at, u.end_at, u.up::text, u.down::text, u.host, u.ip, u.port, u.proto, u.iface, u.pkg, u.app, u.rule_id, u.catalog_version_id, u.received_at
+         FROM usage_records u
         WHERE u.vin = $1 AND u.epoch = $2 AND u.seq = $3`,
       params,
     ),
@@ -79,6 +80,8 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
   ]);
   const row = parseFirstRow(RecordRowSchema, records.rows, 'explain: usage record');
   if (!row) return null;
+  const catalogVersion = await catalogVersionName(pool, row.catalog_version_id);
+  if (catalogVersion === null) throw new Error(`explain: usage record names catalog version id ${row.catalog_version_id}, which is not stored`);
   const at = (date: Date) => formatInstant(date.getTime(), timezone);
   return {
     vin: key.vin,
@@ -98,7 +101,7 @@ export async function findRecordExplanation(pool: Pick<Pool, 'query'>, key: Reco
     },
     app: row.app,
     ruleId: row.rule_id,
-    catalogVersion: row.catalog_version,
+    catalogVersion,
     receivedAt: at(row.received_at),
     allocations: parseRows(AllocationRowSchema, allocations.rows, 'explain: allocations').map((a) => ({
       payer: a.payer,

@@ -1,45 +1,15 @@
-import { createHash } from 'node:crypto';
 import { intArray, textArray } from '../shared/db/arrays.js';
-import { pgErrorField, sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
-import { nextMonth } from '../shared/time.js';
+import { sendAll, type Pool, type PoolClient } from '../shared/db/pool.js';
 import type { FundingState, PackInstance } from '../allocate/index.js';
 import { capKey } from '../allocate/index.js';
+import { loadPacks, savePackBalances } from '../vehicles/packs-repository.js';
+import { recordKey, type AllocationRow, type LedgerRecord, type StoredRecord } from './records.js';
 
 /**
  * The ledger's SQL (DESIGN 7): every statement takes whole arrays (`unnest`), so a micro-batch of
  * thousands of records costs a handful of round trips in one transaction. Int8 values travel as
  * strings and come back as bigint; months and days are `date` values of the billing timezone.
  */
-
-/** A usage record's own fields, as normalised at parse time (DESIGN 3.2's comparison basis). */
-export interface RecordFields {
-  seq: number;
-  startMs: number;
-  endMs: number;
-  up: bigint;
-  down: bigint;
-  host: string | null;
-  ip: string | null;
-  port: number | null;
-  proto: string | null;
-  iface: string;
-  pkg: string | null;
-}
-
-/** A record to insert: its fields (by reference, not copied) and what receipt and classification added. */
-export interface LedgerRecord {
-  vin: string;
-  epoch: string;
-  record: RecordFields;
-  app: string;
-  ruleId: string;
-  /** `catalog_versions.id` */
-  catalogVersionId: number;
-  batch: number;
-  receivedAtMs: number;
-}
-
-export const recordKey = (vin: string, epoch: string, seq: number) => `${vin}\u0000${epoch}\u0000${seq}`;
 
 /** An instant sent as epoch milliseconds (int8), cheaper to serialise than a Date; exact. */
 const FROM_MS = (param: string) => `(timestamptz 'epoch' + ${param} * interval '1 millisecond')`;
@@ -91,13 +61,6 @@ function sameFor<R, T>(rows: readonly R[], f: (r: R) => T): T {
   return value;
 }
 
-/**
- * A record as stored, without what classification and receipt added: the duplicate comparison's input.
- * `ours`: written by the calling transaction (its xmin is this transaction's id), not by an earlier one.
- */
-export type StoredRecord = RecordFields & { vin: string; epoch: string; ours: boolean };
-
-/** The stored versions of the given keys, for the duplicate / SEQ_CONFLICT comparison (DESIGN 3.2). */
 export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray<{ vin: string; epoch: string; record: { seq: number } }>): Promise<Map<string, StoredRecord>> {
   if (keys.length === 0) return new Map();
   const { rows } = await client.query(
@@ -130,23 +93,7 @@ export async function findRecords(client: PoolClient | Pool, keys: ReadonlyArray
   );
 }
 
-export interface VehicleForIngest {
-  vin: string;
-  automaker: string;
-  model: string;
-  activatedAtMs: number | null;
-}
-
-/** Locks the vehicles' rows in VIN order (DESIGN 2: allocation is serial per vehicle; no deadlocks). */
-export async function lockVehicles(client: PoolClient, vins: readonly string[]): Promise<Map<string, VehicleForIngest>> {
-  const { rows } = await client.query(
-    'SELECT vin, automaker, model, activated_at FROM vehicles WHERE vin = ANY($1::text[]) ORDER BY vin FOR NO KEY UPDATE',
-    [vins],
-  );
-  return new Map(rows.map((r) => [r.vin as string, { vin: r.vin, automaker: r.automaker, model: r.model, activatedAtMs: r.activated_at ? (r.activated_at as Date).getTime() : null }]));
-}
-
-/** Cap use for the months touched and every pack with balance left, per vehicle (read under the lock). */
+/** Cap use for the months touched and every pack with balance left (src/vehicles), per vehicle (read under the lock). */
 export async function loadFunding(client: PoolClient, vins: readonly string[], months: readonly string[]): Promise<Map<string, FundingState>> {
   const [caps, packs] = await sendAll(client, [
     () =>
@@ -155,12 +102,7 @@ export async function loadFunding(client: PoolClient, vins: readonly string[], m
           WHERE vin = ANY($1::text[]) AND month = ANY($2::date[])`,
         [vins, months.map((m) => `${m}-01`)],
       ),
-    () =>
-      client.query<{ id: string; vin: string; pack_id: string; purchased_at: Date; expires_at: Date; balance_bytes: string }>(
-        `SELECT id, vin, pack_id, purchased_at, expires_at, balance_bytes FROM pack_instances
-          WHERE vin = ANY($1::text[]) AND balance_bytes > 0 ORDER BY id`,
-        [vins],
-      ),
+    () => loadPacks(client, vins),
   ]);
   const state = new Map<string, { capUsedBytes: Map<string, bigint>; packs: PackInstance[] }>();
   const of = (vin: string) => {
@@ -170,16 +112,7 @@ export async function loadFunding(client: PoolClient, vins: readonly string[], m
   };
   for (const vin of vins) of(vin);
   for (const row of caps.rows) of(row.vin).capUsedBytes.set(capKey(row.sponsorship_id, row.month), BigInt(row.bytes));
-  for (const row of packs.rows) {
-    of(row.vin).packs.push({
-      id: row.id,
-      packId: row.pack_id,
-      purchasedAtMs: row.purchased_at.getTime(),
-      expiresAtMs: row.expires_at.getTime(),
-      balanceBytes: BigInt(row.balance_bytes),
-      createdSeq: Number(row.id),
-    });
-  }
+  for (const { vin, ...pack } of packs) of(vin).packs.push(pack);
   return state;
 }
 
@@ -200,33 +133,8 @@ export async function saveFunding(
       ),
     );
   }
-  if (packs.length > 0) {
-    steps.push(() =>
-      client.query(
-        `UPDATE pack_instances p SET balance_bytes = u.balance
-           FROM unnest($1::bigint[], $2::bigint[]) AS u(id, balance) WHERE p.id = u.id`,
-        [packs.map((p) => p.id), packs.map((p) => p.balanceBytes.toString())],
-      ),
-    );
-  }
+  if (packs.length > 0) steps.push(() => savePackBalances(client, packs));
   await sendAll(client, steps);
-}
-
-export interface AllocationRow {
-  month: string;
-  day: string;
-  vin: string;
-  epoch: string;
-  seq: number;
-  part: number;
-  startMs: number;
-  app: string;
-  payer: string;
-  kind: string;
-  sponsorshipId: string | null;
-  packInstanceId: string | null;
-  bytes: bigint;
-  pricePerGiB: string | null;
 }
 
 export async function insertAllocations(client: PoolClient, rows: readonly AllocationRow[], committedAtMs: number): Promise<void> {
@@ -258,189 +166,28 @@ export async function insertAllocations(client: PoolClient, rows: readonly Alloc
   );
 }
 
-/**
- * Adds the batch's sponsor bytes to the rollups the usage API reads (DESIGN 5). Keys are summed in memory
- * first and written in sorted order, so concurrent batches lock rollup rows in the same order.
- */
-export async function addToRollups(client: PoolClient, rows: readonly AllocationRow[]): Promise<void> {
-  const billable: RollupEntry[] = [];
-  for (const row of rows) if (row.kind === 'sponsored' || row.kind === 'overage') billable.push({ row, bytes: row.bytes });
-  if (billable.length === 0) return;
-  const sep = '\u0000';
-  const byVehicle = totals(billable, (r) => r.payer + sep + r.month + sep + r.vin + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
-  const byMonth = totals(byVehicle, (r) => r.payer + sep + r.month + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
-  const byDay = totals(billable, (r) => r.payer + sep + r.day + sep + r.app + sep + r.kind + sep + r.pricePerGiB);
-  const columns = (entries: readonly RollupEntry[], fields: ReadonlyArray<(r: AllocationRow) => string | null>) => [
-    ...fields.map((field) => entries.map((e) => field(e.row))),
-    entries.map((e) => e.bytes.toString()),
-  ];
-  const payer = (r: AllocationRow) => r.payer;
-  const month = (r: AllocationRow) => r.month;
-  const app = (r: AllocationRow) => r.app;
-  const kind = (r: AllocationRow) => r.kind;
-  const price = (r: AllocationRow) => r.pricePerGiB;
-  await sendAll(client, [
-    () =>
-      client.query(
-        `INSERT INTO rollup_app_month (sponsor, usage_month, app, kind, price_per_gib, bytes)
-         SELECT s, (m || '-01')::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, m, a, k, p, b)
-         ON CONFLICT (sponsor, usage_month, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_month.bytes + EXCLUDED.bytes`,
-        columns(byMonth, [payer, month, app, kind, price]),
-      ),
-    () =>
-      client.query(
-        `INSERT INTO rollup_app_day (sponsor, usage_day, app, kind, price_per_gib, bytes)
-         SELECT s, d::date, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::numeric[], $6::bigint[]) AS u(s, d, a, k, p, b)
-         ON CONFLICT (sponsor, usage_day, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_app_day.bytes + EXCLUDED.bytes`,
-        columns(byDay, [payer, (r) => r.day, app, kind, price]),
-      ),
-    () =>
-      client.query(
-        `INSERT INTO rollup_vehicle_month (sponsor, usage_month, vin, app, kind, price_per_gib, bytes)
-         SELECT s, (m || '-01')::date, v, a, k, p, b FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::numeric[], $7::bigint[]) AS u(s, m, v, a, k, p, b)
-         ON CONFLICT (sponsor, usage_month, vin, app, kind, price_per_gib) DO UPDATE SET bytes = rollup_vehicle_month.bytes + EXCLUDED.bytes`,
-        columns(byVehicle, [payer, month, (r) => r.vin, app, kind, price]),
-      ),
-  ]);
-}
 
-interface RollupEntry {
-  /** a row of the group, for its key fields */
-  row: AllocationRow;
-  bytes: bigint;
-}
-
-/** Bytes summed per key, in key order (concurrent batches then lock rollup rows in the same order). */
-function totals(entries: readonly RollupEntry[], key: (row: AllocationRow) => string): RollupEntry[] {
-  const groups = new Map<string, RollupEntry>();
-  for (const entry of entries) {
-    const k = key(entry.row);
-    const group = groups.get(k);
-    if (group) group.bytes += entry.bytes;
-    else groups.set(k, { row: entry.row, bytes: entry.bytes });
-  }
-  return [...groups].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([, group]) => group);
-}
-
-export interface DeadLetter {
-  vin: string | null;
-  topic: string;
-  code: string;
-  reason: string;
-  recordIndex: number | null;
-  seq: number | null;
-  payload: Buffer;
-  receivedAtMs: number;
-}
-
-/** DESIGN 3.1: every rejection is stored with its payload, up to 64 KiB. */
-export const DEAD_LETTER_PAYLOAD_BYTES = 65_536;
-
-/**
- * Stores rejections; each distinct payload once (the records of one message share it, and a resent
- * message has the same bytes), keyed by the SHA-256 of the stored bytes.
- */
-export async function insertDeadLetters(client: PoolClient | Pool, letters: readonly DeadLetter[]): Promise<void> {
-  if (letters.length === 0) return;
-  const digests = new Map<Buffer, Buffer>(); // payload object → digest: records of one message share the Buffer
-  const payloads = new Map<string, { sha: Buffer; stored: Buffer; receivedAt: Date }>();
-  const shas = letters.map((letter) => {
-    let sha = digests.get(letter.payload);
-    if (!sha) {
-      const stored = letter.payload.subarray(0, DEAD_LETTER_PAYLOAD_BYTES);
-      sha = createHash('sha256').update(stored).digest();
-      digests.set(letter.payload, sha);
-      const key = sha.toString('hex');
-      if (!payloads.has(key)) payloads.set(key, { sha, stored, receivedAt: new Date(letter.receivedAtMs) });
-    }
-    return sha;
-  });
-  // In digest order: concurrent writers inserting the same payloads wait for each other, never deadlock.
-  const unique = [...payloads.values()].sort((a, b) => Buffer.compare(a.sha, b.sha));
-  const col = <T>(f: (r: DeadLetter) => T) => letters.map(f);
-  await client.query(
-    `WITH stored AS (
-       INSERT INTO dead_letter_payloads (sha256, payload, first_received_at)
-       SELECT * FROM unnest($9::bytea[], $10::bytea[], $11::timestamptz[]) ON CONFLICT DO NOTHING
-     )
-     INSERT INTO dead_letters (vin, topic, code, reason, record_index, seq, payload_sha256, received_at)
-     SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[], $7::bytea[], $8::timestamptz[])`,
-    [
-      col((d) => d.vin),
-      col((d) => d.topic),
-      col((d) => d.code),
-      col((d) => d.reason),
-      col((d) => d.recordIndex),
-      col((d) => d.seq),
-      shas,
-      col((d) => new Date(d.receivedAtMs)),
-      unique.map((p) => p.sha),
-      unique.map((p) => p.stored),
-      unique.map((p) => p.receivedAt),
-    ],
+/** A capped sponsorship's month (DESIGN 4.2): vehicles that used it, at or near the cap, and the bytes used. */
+export async function capUseSummary(pool: Pick<Pool, 'query'>, sponsorshipId: string, month: string, capBytes: bigint, nearBytes: bigint): Promise<{ vehicles: bigint; atCap: bigint; nearCap: bigint; usedBytes: bigint }> {
+  const { rows } = await pool.query<{ vehicles: string; at_cap: string; near_cap: string; used: string }>(
+    `SELECT count(*)::text AS vehicles,
+            count(*) FILTER (WHERE bytes >= $3::bigint)::text AS at_cap,
+            count(*) FILTER (WHERE bytes >= $4::bigint AND bytes < $3::bigint)::text AS near_cap,
+            coalesce(sum(bytes), 0)::text AS used
+       FROM cap_usage WHERE sponsorship_id = $1 AND month = $2::date`,
+    [sponsorshipId, `${month}-01`, capBytes.toString(), nearBytes.toString()],
   );
+  // An aggregate without GROUP BY always returns its one row.
+  const row = rows[0] ?? { vehicles: '0', at_cap: '0', near_cap: '0', used: '0' };
+  return { vehicles: BigInt(row.vehicles), atCap: BigInt(row.at_cap), nearCap: BigInt(row.near_cap), usedBytes: BigInt(row.used) };
 }
 
-/**
- * Deletes the dead letters received before `beforeMs` and the payloads no letter points at any more, in
- * chunks so that a long backlog never holds one long transaction. Returns the letters deleted.
- */
-export async function deleteDeadLettersBefore(pool: Pool, beforeMs: number, chunk = 10_000): Promise<number> {
-  let deleted = 0;
-  for (;;) {
-    const { rowCount } = await pool.query(
-      'DELETE FROM dead_letters WHERE id IN (SELECT id FROM dead_letters WHERE received_at < $1 ORDER BY received_at LIMIT $2)',
-      [new Date(beforeMs), chunk],
-    );
-    deleted += rowCount ?? 0;
-    if ((rowCount ?? 0) < chunk) break;
-  }
-  await pool.query(
-    `DELETE FROM dead_letter_payloads p WHERE p.first_received_at < $1
-       AND NOT EXISTS (SELECT 1 FROM dead_letters d WHERE d.payload_sha256 = p.sha256)`,
-    [new Date(beforeMs)],
-  );
-  return deleted;
+/** Has any vehicle used this sponsorship's cap (the catalog may then not remove it)? */
+export async function sponsorshipReferenced(pool: Pick<Pool, 'query'>, sponsorshipId: string): Promise<boolean> {
+  return (await pool.query('SELECT 1 FROM cap_usage WHERE sponsorship_id = $1 LIMIT 1', [sponsorshipId])).rows.length > 0;
 }
 
-/**
- * The monthly partitions of `allocations` (DESIGN 7: partitioned by month, created on demand). The batch
- * writer asks which months it lacks before inserting allocations; they are then created outside the batch
- * transaction (DDL takes locks a hot transaction should not) and the batch is written again. So only a
- * month that allocations are really written to gets a partition: never one named by a rejected record.
- */
-export function createAllocationPartitions(pool: Pool) {
-  const known = new Set<string>();
-  return {
-    /** The months of `months` not known to have a partition (no I/O). */
-    missing(months: Iterable<string>): string[] {
-      return [...new Set(months)].filter((month) => !known.has(month));
-    },
-    /** Creates them; safe when several workers race (an existing partition is fine). */
-    async create(months: readonly string[]): Promise<void> {
-      for (const month of months) {
-        if (known.has(month)) continue;
-        // nextMonth refuses anything but "YYYY-MM": the name and bounds below are built from checked text only.
-        const next = nextMonth(month);
-        const name = `allocations_${month.replace('-', '_')}`;
-        try {
-          await pool.query(`CREATE TABLE IF NOT EXISTS ${name} PARTITION OF allocations FOR VALUES FROM ('${month}-01') TO ('${next}-01')`);
-        } catch (error) {
-          // 42P07 duplicate_table: another worker created it between our check and our CREATE
-          if (pgErrorField(error, 'code') !== '42P07') throw error;
-        }
-        known.add(month);
-      }
-    },
-  };
-}
-
-export type AllocationPartitions = ReturnType<typeof createAllocationPartitions>;
-
-/** Thrown inside a batch transaction that needs partitions not yet created; the writer creates them and retries. */
-export class MissingPartitionsError extends Error {
-  constructor(readonly months: readonly string[]) {
-    super(`allocation partitions missing: ${months.join(', ')}`);
-    this.name = 'MissingPartitionsError';
-  }
+/** Does the ledger hold any usage record (the catalog's timezone and currency are then fixed)? */
+export async function ledgerHasRecords(pool: Pick<Pool, 'query'>): Promise<boolean> {
+  return (await pool.query<{ yes: boolean }>('SELECT EXISTS (SELECT 1 FROM usage_records) AS yes')).rows[0]?.yes === true;
 }

@@ -20,7 +20,13 @@ export const OUTBOX_COUNT_CAP = 100_000;
  * when that is older than {@link DATABASE_GAUGE_REFRESH_MS}, starts one refresh in the background — so a
  * flood of scrapes, or a scrape during a database outage, costs at most one cheap query per interval.
  */
-export function registerDatabaseGauges(registry: Registry, pool: Pick<Pool, 'query' | 'totalCount' | 'idleCount' | 'waitingCount'>, now: () => number = () => performance.now()): void {
+export function registerDatabaseGauges(
+  registry: Registry,
+  pool: Pick<Pool, 'totalCount' | 'idleCount' | 'waitingCount'>,
+  /** the outbox's backlog (src/controls owns the table) */
+  readBacklog: () => Promise<{ messages: number; oldestSeconds: number }>,
+  now: () => number = () => performance.now(),
+): void {
   new Gauge({
     name: 'db_pool_connections',
     help: 'PostgreSQL pool connections by state',
@@ -37,12 +43,7 @@ export function registerDatabaseGauges(registry: Registry, pool: Pick<Pool, 'que
   let refreshing: Promise<void> | null = null;
   let refreshedAtMs = Number.NEGATIVE_INFINITY;
   const refresh = async () => {
-    // Both on the primary key: a capped count and the first row in id order (ids follow creation).
-    const { rows } = await pool.query<{ n: number; age: number | null }>(
-      `SELECT (SELECT count(*)::int FROM (SELECT 1 FROM outbox LIMIT ${OUTBOX_COUNT_CAP}) capped) AS n,
-              (SELECT extract(epoch FROM now() - created_at)::float8 FROM outbox ORDER BY id LIMIT 1) AS age`,
-    );
-    backlog = { messages: rows[0]?.n ?? 0, oldestSeconds: Math.max(0, rows[0]?.age ?? 0), readAtMs: now() };
+    backlog = { ...(await readBacklog()), readAtMs: now() };
   };
   new Gauge({
     name: 'outbox_backlog',

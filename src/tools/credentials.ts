@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { latestSecretChange, secretChangesSince, vehicleSecretPage, vinPage, type VehicleSecretRow } from '../vehicles/fleet-repository.js';
 import { hashDeviceSecret, toEmqxUser, toMosquittoHash, type StoredSecret } from '../vehicles/device-secret.js';
 import { writeDynsecConfig } from './dynsec.js';
 
@@ -67,28 +68,15 @@ export const LOOKBACK_MS = 5 * 60_000;
 const PAGE = 5_000;
 const changeKey = (vin: string, changedMs: number) => `${vin}@${changedMs}`;
 
-interface VehicleSecretRow {
-  vin: string;
-  secret_iterations: number;
-  secret_salt: Buffer;
-  secret_hash: Buffer;
-  broker_secret_salt: Buffer | null;
-  broker_secret_hash: Buffer | null;
-  changed_at: Date;
-}
-
 /** Every vehicle's stored secret in VIN order, in pages, from one consistent snapshot (the caller's transaction). */
 async function* readVehicleSecrets(client: PoolClient): AsyncGenerator<VehicleSecretRow> {
   let after = '';
   for (;;) {
-    const { rows } = await client.query<VehicleSecretRow>(
-      `SELECT vin, secret_iterations, secret_salt, secret_hash, broker_secret_salt, broker_secret_hash, greatest(created_at, secret_rotated_at) AS changed_at
-         FROM vehicles WHERE vin > $1 ORDER BY vin LIMIT ${PAGE}`,
-      [after],
-    );
+    const rows = await vehicleSecretPage(client, after, PAGE);
     yield* rows;
-    if (rows.length < PAGE) return;
-    after = rows[rows.length - 1]!.vin;
+    const last = rows.at(-1);
+    if (rows.length < PAGE || !last) return;
+    after = last.vin;
   }
 }
 
@@ -168,8 +156,7 @@ async function inSnapshot(
   const client = await pool.connect();
   try {
     await client.query('BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY');
-    const { rows } = await client.query<{ watermark: Date | null }>('SELECT max(greatest(created_at, secret_rotated_at)) AS watermark FROM vehicles');
-    const watermarkMs = rows[0]?.watermark?.getTime() ?? null;
+    const watermarkMs = (await latestSecretChange(client))?.getTime() ?? null;
     const recent = new Set<string>();
     async function* noted(): AsyncGenerator<VehicleSecretRow> {
       for await (const row of readVehicleSecrets(client)) {
@@ -191,8 +178,12 @@ async function inSnapshot(
 
 /** Every VIN, in order (what the dynsec sync of `--watch` makes sure the broker knows). */
 export async function listVins(pool: Pool): Promise<string[]> {
-  const { rows } = await pool.query<{ vin: string }>('SELECT vin FROM vehicles ORDER BY vin');
-  return rows.map((row) => row.vin);
+  const vins: string[] = [];
+  for (;;) {
+    const page = await vinPage(pool, vins.at(-1) ?? '', PAGE);
+    vins.push(...page);
+    if (page.length < PAGE) return vins;
+  }
 }
 
 /**
@@ -201,16 +192,11 @@ export async function listVins(pool: Pool): Promise<string[]> {
  */
 export async function credentialsChangedSince(pool: Pool, snapshot: ExportSnapshot): Promise<boolean> {
   if (snapshot.watermarkMs === null) {
-    const { rows } = await pool.query('SELECT 1 FROM vehicles LIMIT 1');
-    return rows.length > 0;
+    return (await vinPage(pool, '', 1)).length > 0;
   }
   const since = new Date(snapshot.watermarkMs - LOOKBACK_MS);
-  const { rows } = await pool.query<{ vin: string; changed_at: Date }>(
-    `SELECT vin, greatest(created_at, secret_rotated_at) AS changed_at FROM vehicles
-      WHERE created_at > $1 OR secret_rotated_at > $1`,
-    [since],
-  );
-  return rows.some((row) => !snapshot.recent.has(changeKey(row.vin, row.changed_at.getTime())));
+  const changes = await secretChangesSince(pool, since);
+  return changes.some((change) => !snapshot.recent.has(changeKey(change.vin, change.changedAt.getTime())));
 }
 
 /**

@@ -1,31 +1,23 @@
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
-import type { OutboxPublisher } from '../controls/outbox-publisher.js';
-import { reevaluateFunding } from '../controls/funding.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
-import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { conflict, invalid, notFound } from '../shared/errors.js';
 import { BYTES_PER_MIB } from '../shared/money.js';
+import { lockVehicle } from './fleet-repository.js';
+import { findPackByOrder, insertPackInstance, listPackInstances, type PackInstanceRow } from './packs-repository.js';
 import type { PackInstanceView } from './schemas.js';
 
+/**
+ * What a purchase changes beyond the pack: the funding controls (src/controls), re-evaluated in the
+ * purchase's transaction; the messages it returns are sent after the commit. Wired by src/service.ts.
+ */
+export interface FundingHook<Message> {
+  reevaluate(client: PoolClient, runtime: CatalogRuntime, vins: readonly string[], nowMs: number): Promise<Message[]>;
+  send(messages: readonly Message[]): Promise<void>;
+}
 
 const DAY_MS = 86_400_000;
-
-/** A row of `pack_instances` (`SELECT *`), parsed at the edge. */
-const PackInstanceRowSchema = z.object({
-  id: z.string(),
-  vin: z.string(),
-  pack_id: z.string(),
-  purchased_at: z.date(),
-  expires_at: z.date(),
-  size_bytes: z.string(),
-  balance_bytes: z.string(),
-  external_order_id: z.string().nullable(),
-  request_digest: z.string(),
-});
-type PackInstanceRow = z.output<typeof PackInstanceRowSchema>;
 
 function toView(row: PackInstanceRow): PackInstanceView {
   return {
@@ -46,7 +38,7 @@ function toView(row: PackInstanceRow): PackInstanceView {
  * instance, a different body is 409. `expiresAt = purchasedAt + validDays × 86,400 s`. Funding controls
  * are re-evaluated in the same transaction (DESIGN 3.3: "when a pack is bought").
  */
-export function createPackService(deps: { pool: Pool; runtime: () => CatalogRuntime; clock: Clock; outbox: OutboxPublisher }) {
+export function createPackService<Message>(deps: { pool: Pool; runtime: () => CatalogRuntime; clock: Clock; funding: FundingHook<Message> }) {
   return {
     async buy(vin: string, input: { pack: string; purchasedAt?: Date | undefined; externalOrderId?: string | undefined }): Promise<{ instance: PackInstanceView; created: boolean }> {
       const runtime = deps.runtime();
@@ -58,36 +50,36 @@ export function createPackService(deps: { pool: Pool; runtime: () => CatalogRunt
         .update(JSON.stringify({ pack: input.pack, purchasedAt: input.purchasedAt?.getTime() ?? null }))
         .digest('hex');
       const result = await withTransaction(deps.pool, async (client) => {
-        const vehicle = await client.query('SELECT vin FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
-        if (vehicle.rowCount === 0) throw notFound(`vehicle ${vin}`);
+        if (!(await lockVehicle(client, vin))) throw notFound(`vehicle ${vin}`);
         if (input.externalOrderId !== undefined) {
-          const { rows: found } = await client.query('SELECT * FROM pack_instances WHERE vin = $1 AND external_order_id = $2', [vin, input.externalOrderId]);
-          const existing = parseFirstRow(PackInstanceRowSchema, found, 'pack instance');
+          const existing = await findPackByOrder(client, vin, input.externalOrderId);
           if (existing) {
             if (existing.request_digest !== digest) throw conflict('IDEMPOTENCY_CONFLICT', `order ${input.externalOrderId} was already used with a different request`);
-            return { instance: toView(existing), created: false, outbox: [] };
+            return { instance: toView(existing), created: false, messages: [] };
           }
         }
-        const size = BigInt(product.sizeMiB) * BYTES_PER_MIB;
-        const { rows } = await client.query(
-          `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
-           VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING *`,
-          [vin, product.id, new Date(purchasedAtMs), new Date(purchasedAtMs + product.validDays * DAY_MS), size.toString(), input.externalOrderId ?? null, digest, new Date(nowMs)],
-        );
-        const outbox = await reevaluateFunding(client, runtime, [vin], nowMs);
-        const inserted = parseFirstRow(PackInstanceRowSchema, rows, 'new pack instance');
+        const inserted = await insertPackInstance(client, {
+          vin,
+          packId: product.id,
+          purchasedAt: new Date(purchasedAtMs),
+          expiresAt: new Date(purchasedAtMs + product.validDays * DAY_MS),
+          sizeBytes: BigInt(product.sizeMiB) * BYTES_PER_MIB,
+          externalOrderId: input.externalOrderId ?? null,
+          requestDigest: digest,
+          createdAt: new Date(nowMs),
+        });
+        const messages = await deps.funding.reevaluate(client, runtime, [vin], nowMs);
         if (!inserted) throw new Error(`pack ${product.id} for ${vin}: INSERT … RETURNING returned no row`);
-        return { instance: toView(inserted), created: true, outbox };
+        return { instance: toView(inserted), created: true, messages };
       });
-      await deps.outbox.send(result.outbox);
+      await deps.funding.send(result.messages);
       return { instance: result.instance, created: result.created };
     },
 
     async list(client: Pool | PoolClient, vin: string): Promise<PackInstanceView[]> {
-      const { rows } = await client.query('SELECT * FROM pack_instances WHERE vin = $1 ORDER BY id', [vin]);
-      return parseRows(PackInstanceRowSchema, rows, 'pack instances').map(toView);
+      return (await listPackInstances(client, vin)).map(toView);
     },
   };
 }
 
-export type PackService = ReturnType<typeof createPackService>;
+export type PackService = ReturnType<typeof createPackService<unknown>>;

@@ -1,6 +1,9 @@
 import type { Registry } from 'prom-client';
 import type { Catalog } from '../catalog/index.js';
-import type { Pool } from '../shared/db/pool.js';
+import { deadLettersByCode } from '../ledger/dead-letters.js';
+import { capUseSummary } from '../ledger/repository.js';
+import { topVehicleRollups } from '../ledger/rollups.js';
+import { isReachable, type Pool } from '../shared/db/pool.js';
 import { BYTES_PER_MIB, formatMinor, lineAmountMinor } from '../shared/money.js';
 
 /**
@@ -28,17 +31,8 @@ export async function capUtilisation(pool: Pick<Pool, 'query'>, catalog: Catalog
       const capBytes = BigInt(capMiB) * BYTES_PER_MIB;
       // "near" is ≥ 90 % of the cap, in whole bytes rounded up so that 90 % itself counts.
       const nearBytes = (capBytes * 9n + 9n) / 10n;
-      const { rows } = await pool.query<{ vehicles: string; at_cap: string; near_cap: string; used: string }>(
-        `SELECT count(*)::text AS vehicles,
-                count(*) FILTER (WHERE bytes >= $3::bigint)::text AS at_cap,
-                count(*) FILTER (WHERE bytes >= $4::bigint AND bytes < $3::bigint)::text AS near_cap,
-                coalesce(sum(bytes), 0)::text AS used
-           FROM cap_usage WHERE sponsorship_id = $1 AND month = $2::date`,
-        [s.id, `${month}-01`, capBytes.toString(), nearBytes.toString()],
-      );
-      const row = rows[0]!;
-      const vehicles = BigInt(row.vehicles);
-      return { sponsorship: s.id, app: s.app, capBytes, vehicles, atCap: BigInt(row.at_cap), nearCap: BigInt(row.near_cap), usedBytes: BigInt(row.used), capTotalBytes: vehicles * capBytes };
+      const use = await capUseSummary(pool, s.id, month, capBytes, nearBytes);
+      return { sponsorship: s.id, app: s.app, capBytes, ...use, capTotalBytes: use.vehicles * capBytes };
     }),
   );
 }
@@ -78,16 +72,7 @@ export function createTopVehiclesCache(pool: Pick<Pool, 'query'>, now: () => num
 
 /** The `limit` vehicles with the most billed bytes for `sponsor` in `month`, largest first (VIN breaks ties). */
 export async function topVehicles(pool: Pick<Pool, 'query'>, sponsor: string, month: string, limit: number): Promise<TopVehicle[]> {
-  const { rows } = await pool.query<{ vin: string; app: string; kind: string; price: string; bytes: string; total: string }>(
-    `WITH top AS (
-       SELECT vin, sum(bytes) AS total FROM rollup_vehicle_month
-        WHERE sponsor = $1 AND usage_month = $2::date GROUP BY vin ORDER BY sum(bytes) DESC, vin LIMIT $3)
-     SELECT r.vin, r.app, r.kind, r.price_per_gib::text AS price, r.bytes::text AS bytes, top.total::text AS total
-       FROM rollup_vehicle_month r JOIN top USING (vin)
-      WHERE r.sponsor = $1 AND r.usage_month = $2::date
-      ORDER BY top.total DESC, r.vin, r.app`,
-    [sponsor, `${month}-01`, limit],
-  );
+  const rows = await topVehicleRollups(pool, sponsor, month, limit);
   const byVin = new Map<string, { bytes: bigint; apps: Set<string>; amountMinor: bigint }>();
   for (const row of rows) {
     let entry = byVin.get(row.vin);
@@ -122,19 +107,8 @@ export async function ingestHealth(pool: Pick<Pool, 'query'>, registry: Registry
   const commitSum = commit.find((v) => v.metricName === 'ingest_commit_seconds_sum')?.value ?? 0;
   const commitCount = commit.find((v) => v.metricName === 'ingest_commit_seconds_count')?.value ?? 0;
 
-  const databaseUp = await pool
-    .query('SELECT 1')
-    .then((r) => r.rowCount === 1)
-    .catch(() => false);
-  // A bounded window on the primary key: the dead-letter table may be large and has no time index.
-  const byCode = databaseUp
-    ? (
-        await pool.query<{ code: string; count: number }>(
-          'SELECT code, count(*)::int AS count FROM (SELECT code FROM dead_letters ORDER BY id DESC LIMIT $1) latest GROUP BY code ORDER BY count(*) DESC, code',
-          [DEAD_LETTER_WINDOW],
-        )
-      ).rows
-    : [];
+  const databaseUp = await isReachable(pool);
+  const byCode = databaseUp ? await deadLettersByCode(pool, DEAD_LETTER_WINDOW) : [];
   const integer = (n: number) => String(Math.round(n));
   return {
     databaseUp,

@@ -16,7 +16,7 @@ import type { InvoiceQueries } from '../billing/invoices.js';
 import type { DayLine } from '../billing/schemas.js';
 import { createUsageQuery } from '../billing/usage-query.js';
 import type { Catalog } from '../catalog/index.js';
-import { listDeadLetters } from '../ledger/dead-letter-routes.js';
+import { listDeadLetters } from '../ledger/dead-letters.js';
 import { findRecordExplanation, sponsorView } from '../ledger/explain-query.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';

@@ -7,7 +7,8 @@ import { compileRuntime } from '../../src/catalog/runtime.js';
 import { admit, splitInserted, Verdicts, type PreparedMessage } from '../../src/ingest/admission.js';
 import { parseUsageMessage } from '../../src/ingest/parse-usage.js';
 import { planAllocations } from '../../src/ingest/planning.js';
-import { recordKey, type VehicleForIngest } from '../../src/ledger/repository.js';
+import { recordKey } from '../../src/ledger/records.js';
+import type { VehicleForIngest } from '../../src/vehicles/fleet-repository.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 
 // The pure steps of a batch (src/ingest/admission.ts, planning.ts), without a database.

@@ -27,10 +27,10 @@ t.test('cachedFor: one run for concurrent callers, reused for maxAge, then run a
 t.test('the outbox gauge: one query per interval however often it is scraped; an outage does not hold scrapes', async (t) => {
   let now = 0;
   let queries = 0;
-  let answer: () => Promise<{ rows: Array<{ n: number; age: number | null }> }> = async () => ({ rows: [{ n: 3, age: 12 }] });
-  const pool = { totalCount: 2, idleCount: 1, waitingCount: 0, query: () => (queries++, answer()) };
+  let answer: () => Promise<{ messages: number; oldestSeconds: number }> = async () => ({ messages: 3, oldestSeconds: 12 });
+  const pool = { totalCount: 2, idleCount: 1, waitingCount: 0 };
   const registry = new Registry();
-  registerDatabaseGauges(registry, pool as never, () => now);
+  registerDatabaseGauges(registry, pool, () => (queries++, answer()), () => now);
   const scrape = async () => (await registry.metrics()).split('\n').filter((line) => line.startsWith('outbox_backlog{')).join('\n');
 
   t.match(await scrape(), /outbox_backlog\{measure="messages"\} 3\n.*oldest_seconds"\} 12$/);

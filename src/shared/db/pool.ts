@@ -124,3 +124,11 @@ export function pgErrorField(error: unknown, field: 'code' | 'constraint'): stri
 export function isUniqueViolation(error: unknown): boolean {
   return pgErrorField(error, 'code') === '23505';
 }
+
+/** Does the database answer a trivial query? (false on any error: for health views, never thrown) */
+export async function isReachable(db: Pick<Pool, 'query'>): Promise<boolean> {
+  return db
+    .query('SELECT 1')
+    .then((r) => r.rowCount === 1)
+    .catch(() => false);
+}
