@@ -35,7 +35,7 @@ import { createDeviceAuthenticator } from './vehicles/device-auth.js';
 import { createVehicleRepository } from './vehicles/repository.js';
 import { vehicleRoutes } from './vehicles/routes.js';
 import { createApiKeyStore } from './api/api-keys.js';
-import { sponsorKeyRoutes } from './sponsors/key-routes.js';
+import { sponsorKeyRoutes } from './sponsor-keys/routes.js';
 import { createPackService } from './vehicles/packs.js';
 import { reevaluateFunding } from './controls/funding.js';
 import { createPeriodCloser, type ClosedPeriod } from './billing/close-period.js';

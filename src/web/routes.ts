@@ -35,7 +35,7 @@ import { explainPage, type ExplainForm } from './pages/explain.js';
 import { invoicesPage } from './pages/invoices.js';
 import { errorPage, homeOf, type PageContext } from './pages/layout.js';
 import { loginPage } from './pages/login.js';
-import { createSessionStore } from './session-store.js';
+import { createSessionStore } from '../api/web-sessions.js';
 import { createSessionCodec, isSameOrigin, safeReturnPath, SESSION_TTL_MS, type WebIdentity, type WebSession } from './session.js';
 import { STYLESHEET } from './styles.js';
 
@@ -45,7 +45,7 @@ import { STYLESHEET } from './styles.js';
  * and the merchant portal (issue 5, merchant-routes.ts): cards, orders, monthly statements.
  * Reads only what the JSON API reads (rollups, invoices, one record for explain) through the same queries,
  * so the page and the API cannot disagree. Signed-in state is a signed cookie (session.ts) naming a row of
- * `web_sessions` (session-store.ts), so logging out ends a session on the server.
+ * `web_sessions` (src/api/web-sessions.ts), so logging out ends a session on the server.
  */
 
 export interface WebDeps {

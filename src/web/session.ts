@@ -7,7 +7,7 @@ import { IdSchema, KeyIdSchema } from '../api/schemas.js';
  * forged or altered cookie is refused without touching the database. The MAC key is derived from the admin
  * token with HKDF (RFC 5869): every instance sharing ADMIN_TOKEN accepts the same cookies, sessions survive
  * a restart, and rotating the admin token logs everyone out. A valid signature is necessary, not
- * sufficient: the session must also still hold on the server (`session-store.ts`: not logged out, its API
+ * sufficient: the session must also still hold on the server (`src/api/web-sessions.ts`: not logged out, its API
  * key not revoked), checked on every request.
  *
  * Pure: no I/O, no clock reads (`nowMs` is passed in).

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
-import { MAX_SESSIONS_PER_CREDENTIAL } from '../../src/web/session-store.js';
+import { MAX_SESSIONS_PER_CREDENTIAL } from '../../src/api/web-sessions.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { browserLike, csrfOf, signIn } from '../browser/web-fixture.js';
 import { createMerchant, startSimStack } from './sims-support.js';

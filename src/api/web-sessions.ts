@@ -1,6 +1,11 @@
 import { createHash } from 'node:crypto';
 import type { Pool } from '../shared/db/pool.js';
-import type { WebSession } from './session.js';
+
+/** A dashboard session as src/web/session.ts issues it (who, until when, the cookie's nonce). */
+export type WebSession = ({ kind: 'admin' } | { kind: 'sponsor'; sponsorId: string; keyId: string } | { kind: 'merchant'; merchantId: string; keyId: string }) & {
+  expiresAtMs: number;
+  nonce: string;
+};
 
 /** Expired rows deleted per sign-in: the table stays the size of the live sessions plus a little. */
 const EXPIRED_PER_SIGN_IN = 100;
@@ -14,6 +19,7 @@ export const MAX_SESSIONS_PER_CREDENTIAL = 50;
  * The server side of a dashboard session (`web_sessions`, migration 0010): the signed cookie says who and
  * until when, this row says whether it still holds. Keyed by the SHA-256 of the cookie's nonce, so the
  * table alone cannot be turned back into cookies. Times are the service clock's, like the cookie's expiry.
+ * Owned here, in src/api, beside `api_keys` (./api-keys.ts), which the liveness check joins.
  */
 export function createSessionStore(pool: Pick<Pool, 'query'>) {
   const idOf = (session: WebSession) => createHash('sha256').update(session.nonce).digest();
