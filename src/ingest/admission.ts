@@ -2,7 +2,10 @@ import type { CatalogRuntime } from '../catalog/runtime.js';
 import { recordKey, type DeadLetter, type LedgerRecord } from '../ledger/records.js';
 import type { VehicleForIngest } from '../vehicles/fleet-repository.js';
 import type { AckRejection } from './ack.js';
-import { checkRecordTime, classifyRepeats, sameUsageRecord, type MessageResult, type RecordContent, type TimeRejection, type UsageRecord } from './parse-usage.js';
+import type { MessageResult } from './parse-usage.js';
+import { checkRecordTime, type TimeRejection } from './record-time.js';
+import { classifyRepeats, sameUsageRecord, type RecordContent } from './repeats.js';
+import type { UsageRecord } from './usage-record.js';
 
 /**
  * Admission, the pure first step of a batch (DESIGN 3.1, 3.2): the record checks that need the vehicle and

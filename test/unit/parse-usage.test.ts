@@ -1,17 +1,10 @@
 import { createHash } from 'node:crypto';
 import t from 'tap';
 import fc from 'fast-check';
-import {
-  checkRecordTime,
-  classifyRepeats,
-  maxLinkBytes,
-  parseUsageMessage,
-  sameUsageRecord,
-  type MessageRejection,
-  type ParsedMessage,
-  type RecordResult,
-  type UsageRecord,
-} from '../../src/ingest/parse-usage.js';
+import { parseUsageMessage, type MessageRejection, type ParsedMessage } from '../../src/ingest/parse-usage.js';
+import { checkRecordTime } from '../../src/ingest/record-time.js';
+import { classifyRepeats, sameUsageRecord } from '../../src/ingest/repeats.js';
+import { maxLinkBytes, type RecordResult, type UsageRecord } from '../../src/ingest/usage-record.js';
 import { DEFAULT_MAX_LINK_MBPS } from '../../src/catalog/runtime.js';
 import { MAX_USAGE_PAYLOAD_BYTES } from '../../src/shared/protocol.js';
 
