@@ -5,7 +5,6 @@ import type { Merchant } from '../merchants/schemas.js';
 import { merchantSettlement } from '../merchants/settlement.js';
 import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
-import { AppError } from '../shared/errors.js';
 import { isMonth, monthOf, nextMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { findOrder, findSim, listEvents } from '../sims/repository.js';
 import { ExternalOrderIdSchema } from '../sims/schemas.js';
@@ -15,6 +14,7 @@ import { listMerchantOrders, mapLimited, type MerchantReaders } from './merchant
 import { errorPage, type PageContext } from './pages/layout.js';
 import { orderPage, ordersPage, simPage, simsPage, statementPage, type MerchantPageContext, type MonthNavigation } from './pages/merchant.js';
 import type { WebSession } from './session.js';
+import { refuse, type PageKit } from './page-kit.js';
 
 /**
  * The merchant portal's pages under `/app/merchants/:id` (issue 5): cards, orders, monthly statements.
@@ -22,13 +22,6 @@ import type { WebSession } from './session.js';
  * not: no probing for ids), another merchant's card or order under its own path is 404 like an unknown one;
  * sponsor sessions get 403 on every merchant page; the admin sees every merchant (unknown → 404).
  */
-
-/** What routes.ts lends these pages: the page frame, the sign-in guard and the HTML reply. */
-export interface PageKit {
-  context(request: FastifyRequest, extra?: Partial<PageContext>): PageContext;
-  requireSession(request: FastifyRequest, reply: FastifyReply): WebSession | null;
-  sendPage(reply: FastifyReply, page: string, status?: number): FastifyReply;
-}
 
 export interface MerchantPageDeps {
   pool: Pool;
@@ -65,7 +58,6 @@ const OrdersQuery = MonthQuery.extend({
     .catch(undefined),
 });
 
-const refuse = (code: MessageKey, status: number) => new AppError(code, code, status);
 /** Who may open these pages (src/api/audience.ts): the merchant, on its own id, and the admin. */
 const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 
