@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
+import { RowIdSchema } from '../api/schemas.js';
 import type { UsageQuery } from '../billing/usage-query.js';
 import { listDeadLetters } from '../ledger/dead-letters.js';
 import { monthOf } from '../shared/time.js';
@@ -11,7 +12,7 @@ import type { WebDeps } from './routes.js';
 /** The operator's pages: every sponsor's month at a glance, merchants, ingest health, dead letters. */
 
 const DEAD_LETTERS_PER_PAGE = 50;
-const DeadLettersQuery = z.object({ before: z.string().regex(/^[1-9]\d{0,17}$/).optional().catch(undefined) });
+const DeadLettersQuery = z.object({ before: RowIdSchema.optional().catch(undefined) });
 
 export function adminPages(web: FastifyInstance, kit: PageKit, deps: WebDeps, usage: UsageQuery): void {
   const { context, requireSession, sendPage, requireAdminSession } = kit;

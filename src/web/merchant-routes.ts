@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { IccidSchema, IdSchema } from '../api/schemas.js';
+import { IccidSchema, IdSchema, RowIdSchema } from '../api/schemas.js';
 import type { Merchant } from '../merchants/schemas.js';
 import { merchantSettlement } from '../merchants/settlement.js';
 import type { Clock } from '../shared/clock.js';
@@ -43,20 +43,10 @@ const OrderParams = MerchantParams.extend({ externalOrderId: ExternalOrderIdSche
 // Filters from links and forms: a malformed value is ignored (the first page, every state), never an error.
 const SimsQuery = z.object({
   state: z.enum(SIM_STATES).optional().catch(undefined),
-  after: z
-    .string()
-    .regex(/^89[0-9A-F]{17,18}$/)
-    .optional()
-    .catch(undefined),
+  after: IccidSchema.optional().catch(undefined),
 });
 const MonthQuery = z.object({ month: z.string().max(20).optional().catch(undefined) });
-const OrdersQuery = MonthQuery.extend({
-  after: z
-    .string()
-    .regex(/^[1-9][0-9]{0,17}$/)
-    .optional()
-    .catch(undefined),
-});
+const OrdersQuery = MonthQuery.extend({ after: RowIdSchema.optional().catch(undefined) });
 
 /** Who may open these pages (src/api/audience.ts): the merchant, on its own id, and the admin. */
 const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
