@@ -3,11 +3,6 @@ export type ControlReason = 'FUNDS_EXHAUSTED' | 'REALNAME_REQUIRED' | 'SIM_SUSPE
 
 const ORDER: readonly ControlReason[] = ['FUNDS_EXHAUSTED', 'REALNAME_REQUIRED', 'SIM_SUSPENDED'];
 
-export interface ControlState {
-  reasons: readonly ControlReason[];
-  rev: number;
-}
-
 /** Adds or removes one reason; returns null when the set does not change (no new rev, nothing to publish). */
 export function withReason(current: readonly ControlReason[], reason: ControlReason, present: boolean): ControlReason[] | null {
   const has = current.includes(reason);

@@ -20,5 +20,3 @@ export function createTimeseriesMetrics(registry: Registry, lagSeconds: () => nu
     }),
   };
 }
-
-export type TimeseriesMetrics = ReturnType<typeof createTimeseriesMetrics>;

@@ -29,8 +29,6 @@ export async function lockWatermark(client: PoolClient): Promise<number> {
   return watermark;
 }
 
-export const readWatermark = (pool: Pool): Promise<number | null> => readJobWatermark(pool, EXPORT_JOB);
-
 export const saveWatermark = (client: PoolClient, watermarkMs: number): Promise<void> => saveJobWatermark(client, EXPORT_JOB, watermarkMs);
 
 export { openPointCursor };

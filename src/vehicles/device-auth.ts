@@ -111,5 +111,3 @@ export function createDeviceAuthenticator(options: DeviceAuthenticatorOptions) {
     },
   };
 }
-
-export type DeviceAuthenticator = ReturnType<typeof createDeviceAuthenticator>;

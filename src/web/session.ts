@@ -21,9 +21,6 @@ export type WebIdentity = { kind: 'admin' } | { kind: 'sponsor'; sponsorId: stri
 
 export type WebSession = WebIdentity & { expiresAtMs: number; nonce: string };
 
-/** A session opened with an API key (re-checked against the key on every request). */
-export type KeySession = Extract<WebSession, { keyId: string }>;
-
 const Expiry = z.number().int().positive();
 const Nonce = z.string().regex(/^[A-Za-z0-9_-]{22}$/);
 
