@@ -1,7 +1,8 @@
 import { applyControlChanges } from '../controls/repository.js';
 import { withTransaction } from '../shared/db/pool.js';
 import { monthOf } from '../shared/time.js';
-import { applyCardEffects, formatAtFor, type SimDeps } from './context.js';
+import { applyCardEffects, formatAtFor } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { cardControlChanges } from './controls.js';
 import type { Lifecycle } from './lifecycle.js';
 

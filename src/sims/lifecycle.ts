@@ -4,7 +4,9 @@ import type { RealNameSubmission } from '../realname/validate.js';
 import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { addCalendarMonths, formatInstant } from '../shared/time.js';
-import { applyCardEffects, grantPlanPack, requireInScope, type Caller, type SimDeps } from './context.js';
+import { requireInScope, type Caller } from './caller.js';
+import { applyCardEffects, grantPlanPack } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { findSim, insertEvent, lockSim, setVehicleOwner, unappliedOrders, updateSim, type SimRow } from './repository.js';
 import { decideTransition, type SimEvent, type SimState } from './state-machine.js';
 

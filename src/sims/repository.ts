@@ -203,3 +203,35 @@ export async function latestSale(db: Db, iccid: string): Promise<OrderRow | null
   const { rows } = await db.query<OrderRow>(`SELECT * FROM sim_orders WHERE iccid = $1 AND kind = 'sale' ORDER BY id DESC LIMIT 1`, [iccid]);
   return rows[0] ?? null;
 }
+
+/**
+ * A merchant's orders created or refunded in [fromMs, toMs), by id, after the cursor: `GET
+ * /v1/merchants/{id}/orders` and the merchant portal's order pages.
+ */
+export async function listMerchantOrders(
+  db: Db,
+  merchantId: string,
+  range: { fromMs: number; toMs: number },
+  page: { limit: number; after: string | null },
+): Promise<{ orders: OrderRow[]; nextCursor: string | null }> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT * FROM sim_orders WHERE merchant_id = $1 AND ((created_at >= $2 AND created_at < $3) OR (refunded_at >= $2 AND refunded_at < $3))
+       AND ($4::bigint IS NULL OR id > $4) ORDER BY id LIMIT $5`,
+    [merchantId, new Date(range.fromMs), new Date(range.toMs), page.after, page.limit + 1],
+  );
+  const orders = rows.slice(0, page.limit);
+  return { orders, nextCursor: rows.length > page.limit ? orders[orders.length - 1]!.id : null };
+}
+
+/** Retail and wholesale of one order, as exact decimal strings. */
+type SettlementLine = { retail: string; wholesale: string };
+
+/** The settlement's lines of a merchant in [fromMs, toMs): orders created in it, and refunds made in it. */
+export async function settlementLines(pool: Pool, merchantId: string, fromMs: number, toMs: number): Promise<{ orders: SettlementLine[]; refunds: SettlementLine[] }> {
+  const range = [merchantId, new Date(fromMs), new Date(toMs)];
+  const [orders, refunds] = await Promise.all([
+    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3', range),
+    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND refunded_at >= $2 AND refunded_at < $3', range),
+  ]);
+  return { orders: orders.rows, refunds: refunds.rows };
+}

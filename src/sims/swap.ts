@@ -2,7 +2,9 @@ import { applyControlChanges, type OutboxEntry } from '../controls/repository.js
 import { withTransaction } from '../shared/db/pool.js';
 import { conflict, notFound } from '../shared/errors.js';
 import { lockIccids } from '../vehicles/iccid-lock.js';
-import { formatAtFor, type Caller, type SimDeps } from './context.js';
+import type { Caller } from './caller.js';
+import { formatAtFor } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { cardControlChanges } from './controls.js';
 import { insertEvent, lockSim } from './repository.js';
 

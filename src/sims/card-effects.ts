@@ -1,54 +1,17 @@
-import type { Logger } from 'pino';
-import type { Principal } from '../api/auth.js';
 import { reevaluateFunding } from '../controls/funding.js';
 import { applyControlChanges, type OutboxEntry } from '../controls/repository.js';
-import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
-import type { MerchantRepository } from '../merchants/repository.js';
-import type { SubjectStore } from '../realname/subjects.js';
-import type { RealNameProvider } from '../realname/provider.js';
-import type { Clock } from '../shared/clock.js';
-import type { Pool, PoolClient } from '../shared/db/pool.js';
-import { notFound, unauthorized, forbidden } from '../shared/errors.js';
-import type { PiiVault } from '../shared/pii.js';
+import type { PoolClient } from '../shared/db/pool.js';
 import { BYTES_PER_MIB } from '../shared/money.js';
 import { daysToMs, formatInstant, monthOf, nextMonth, startOfMonth } from '../shared/time.js';
 import { cardControlChanges } from './controls.js';
+import type { SimDeps } from './deps.js';
 import { findSim, monthlyPackOrder, type OrderRow, type SimRow } from './repository.js';
 
-/** What every SIM service needs; built once by the module (src/sims/module.ts). */
-export interface SimDeps {
-  pool: Pool;
-  runtime: () => CatalogRuntime;
-  clock: Clock;
-  outbox: { send(entries: readonly OutboxEntry[]): Promise<void> };
-  vault: PiiVault;
-  subjects: SubjectStore;
-  merchants: MerchantRepository;
-  einvoices: EinvoiceService;
-  realName: () => RealNameProvider;
-  logger: Logger;
-}
-
-/** Who acts (for the audit trail) and what they may see: a merchant key sees only its own cards. */
-export interface Caller {
-  actor: string;
-  /** null: the admin, every merchant */
-  merchantId: string | null;
-}
-
-export function callerOf(principal: Principal | null): Caller {
-  if (!principal) throw unauthorized();
-  if (principal.kind === 'admin') return { actor: 'admin', merchantId: null };
-  if (principal.kind === 'merchant') return { actor: `merchant:${principal.merchantId}/key:${principal.keyId}`, merchantId: principal.merchantId };
-  throw forbidden();
-}
-
-/** DESIGN 5: a card of another merchant is 404, exactly like a card that does not exist. */
-export function requireInScope(sim: SimRow | null, caller: Caller, iccid: string): SimRow {
-  if (!sim || (caller.merchantId !== null && sim.merchant_id !== caller.merchantId)) throw notFound(`SIM ${iccid}`);
-  return sim;
-}
+/**
+ * What a card does to its vehicle (DESIGN 6), inside the caller's transaction: the packs its plans grant,
+ * taken back by a refund, and the control reasons of src/sims/controls.ts.
+ */
 
 export const formatAtFor = (runtime: CatalogRuntime) => (ms: number) => formatInstant(ms, runtime.timezone);
 
