@@ -41,6 +41,7 @@ import { usageRoutes } from './billing/usage-routes.js';
 import { explainRoutes } from './ledger/explain-routes.js';
 import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 import { createSimModule } from './sims/module.js';
+import { orderReferences, simExists } from './sims/repository.js';
 import { createEinvoiceService } from './einvoice/service.js';
 import { createMerchantRepository } from './merchants/repository.js';
 import { merchantRoutes } from './merchants/routes.js';
@@ -104,7 +105,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
 
     const metrics = createMetricsRegistry();
     registerDatabaseGauges(metrics, pool);
-    const vehicles = createVehicleRepository(pool);
+    // Registration refuses a card a merchant holds (src/sims/README.md, vehicle cards).
+    const vehicles = createVehicleRepository(pool, { cardHeld: simExists });
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
     // The broker is started below; until then nothing can publish (no device is connected either).
     let broker: EmbeddedBroker | null = null;
@@ -245,7 +247,14 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     cleanups.push(() => providers.close());
     const vault = createPiiVault(secrets.piiKey, secrets.piiKeyPrevious);
     const merchants = createMerchantRepository(pool, clock);
-    const einvoices = createEinvoiceService({ pool, vault, platform: () => providers.taxPlatform, clock, logger: simLogger });
+    const einvoices = createEinvoiceService({
+      pool,
+      vault,
+      platform: () => providers.taxPlatform,
+      clock,
+      logger: simLogger,
+      orderReferences: (orderIds) => orderReferences(pool, orderIds),
+    });
     const sims = createSimModule({
       pool,
       runtime: () => runtime,
