@@ -5,6 +5,7 @@ import { isUniqueViolation, type Pool, type PoolClient } from '../shared/db/pool
 import { maskName, type PiiVault } from '../shared/pii.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
 import { z } from 'zod';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
 import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { composeBlueInvoice, composeRedInvoice, type InvoiceDocument } from './compose.js';
 import { InvoiceItemSchema, InvoiceStatusSchema, RedReasonSchema, type InvoiceView, type RedReason } from './schemas.js';
@@ -261,6 +262,9 @@ export function createEinvoiceService(deps: {
     },
 
     find: (id: string) => find(deps.pool, id),
+
+    /** Key rotation: the buyers' names moved to the current key; how many values moved. */
+    reencrypt: () => reencryptColumn(deps.pool, deps.vault, { table: 'einvoices', key: 'id', column: 'buyer_name_enc', purpose: 'name' }),
 
     async forOrder(db: Db, orderId: string): Promise<InvoiceRow[]> {
       const { rows } = await db.query('SELECT * FROM einvoices WHERE order_id = $1 ORDER BY id', [orderId]);

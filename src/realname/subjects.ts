@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
 import { maskIdNumber, maskName, type PiiVault } from '../shared/pii.js';
 import type { MaskedSubject, UnmaskedSubject } from './schemas.js';
 import type { RealNameSubmission } from './validate.js';
@@ -141,6 +142,16 @@ export function createSubjectStore(vault: PiiVault) {
           ? { agent: { name: vault.decrypt(row.agent_name_enc, 'agentName'), idNumber: vault.decrypt(row.agent_id_number_enc, 'agentIdNumber') } }
           : {}),
       };
+    },
+
+    /** Key rotation: every encrypted column of `realname_subjects` moved to the current key (hashes re-keyed); how many values moved. */
+    async reencrypt(pool: Pool): Promise<number> {
+      let moved = 0;
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'name_enc', purpose: 'name' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'id_number_enc', purpose: 'idNumber', rehash: 'id_number_hash' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'agent_name_enc', purpose: 'agentName' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'agent_id_number_enc', purpose: 'agentIdNumber', rehash: 'agent_id_number_hash' });
+      return moved;
     },
 
     /** Every subject registered through a card (any role and status), by id. */
