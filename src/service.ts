@@ -48,6 +48,12 @@ import { usageRoutes } from './billing/usage-routes.js';
 import { explainRoutes } from './ledger/explain-routes.js';
 import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 import { createSimModule } from './sims/module.js';
+import { orderReferences, simExists } from './sims/repository.js';
+import { createEinvoiceService } from './einvoice/service.js';
+import { createMerchantRepository } from './merchants/repository.js';
+import { merchantRoutes } from './merchants/routes.js';
+import { resolveProviders } from './providers.js';
+import { createPiiVault } from './shared/pii.js';
 import { webRoutes } from './web/routes.js';
 import { createTimeseriesExporter } from './timeseries/index.js';
 
@@ -106,7 +112,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
 
     const metrics = createMetricsRegistry();
     registerDatabaseGauges(metrics, pool, () => outboxBacklog(pool, OUTBOX_COUNT_CAP));
-    const vehicles = createVehicleRepository(pool);
+    // Registration refuses a card a merchant holds (src/sims/README.md, vehicle cards).
+    const vehicles = createVehicleRepository(pool, { cardHeld: simExists });
     const deviceAuth = createDeviceAuthenticator({ findSecret: (vin) => vehicles.findSecret(vin), clock });
     // The broker is started below; until then nothing can publish (no device is connected either).
     let broker: EmbeddedBroker | null = null;
@@ -240,7 +247,33 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         ? { onRegistered: (vin: string) => void publisher.publish(rulesTopic(vin), runtime.rulesPayload, { qos: 1, retain: true }).catch(() => undefined) }
         : {}),
     });
-    const sims = createSimModule({ pool, runtime: () => runtime, clock, outbox, logger, apiKeys, config, piiKey: secrets.piiKey, piiKeyPrevious: secrets.piiKeyPrevious });
+    // The SIM business (DESIGN 6): its providers (src/providers.ts), the merchants who sell cards and their
+    // e-invoices are wired here and handed to the SIM module; the SIM module owns the cards and their orders.
+    const simLogger = logger.child({ component: 'sims' });
+    const providers = await resolveProviders(config, { logger: simLogger });
+    cleanups.push(() => providers.close());
+    const vault = createPiiVault(secrets.piiKey, secrets.piiKeyPrevious);
+    const merchants = createMerchantRepository(pool, clock);
+    const einvoices = createEinvoiceService({
+      pool,
+      vault,
+      platform: () => providers.taxPlatform,
+      clock,
+      logger: simLogger,
+      orderReferences: (orderIds) => orderReferences(pool, orderIds),
+    });
+    const sims = createSimModule({
+      pool,
+      runtime: () => runtime,
+      clock,
+      outbox,
+      logger,
+      vault,
+      merchants,
+      einvoices,
+      realName: providers.realName,
+      reencryptOnStart: secrets.piiKeyPrevious !== null,
+    });
     await sims.start();
     cleanups.push(() => sims.stop());
     const app = await buildApp({
@@ -264,6 +297,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
             swapIccid: (vin, iccid, actor) => sims.swapVehicleCard(vin, iccid, actor),
           }),
         (api) => sims.routes(api),
+        (api) => merchantRoutes(api, { merchants, keys: apiKeys }),
         (api) => sponsorKeyRoutes(api, { keys: apiKeys, catalog: () => loaded.catalog }),
         (api) => invoiceRoutes(api, { pool, invoices, closer, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock }),
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),

@@ -5,6 +5,7 @@ import { isUniqueViolation, type Pool, type PoolClient } from '../shared/db/pool
 import { maskName, type PiiVault } from '../shared/pii.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
 import { z } from 'zod';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
 import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 import { composeBlueInvoice, composeRedInvoice, type InvoiceDocument } from './compose.js';
 import { InvoiceItemSchema, InvoiceStatusSchema, RedReasonSchema, type InvoiceView, type RedReason } from './schemas.js';
@@ -46,13 +47,18 @@ const InvoiceRowSchema = z.object({
   last_error: z.string().nullable(),
 });
 export type InvoiceRow = z.output<typeof InvoiceRowSchema>;
-/** With what a reply needs beyond the row: its order's external id and card, the reversed invoice's number. */
-const InvoiceInContextSchema = InvoiceRowSchema.extend({ external_order_id: z.string(), iccid: z.string(), original_number: z.string().nullable() });
+/** With the reversed invoice's number, which a reply shows beside the row. */
+const InvoiceWithOriginalSchema = InvoiceRowSchema.extend({ original_number: z.string().nullable() });
 
 type Db = Pool | PoolClient;
 
-const IN_CONTEXT = `SELECT e.*, o.external_order_id, o.iccid, b.number AS original_number
-                      FROM einvoices e JOIN sim_orders o ON o.id = e.order_id LEFT JOIN einvoices b ON b.id = e.original_id`;
+const WITH_ORIGINAL = 'SELECT e.*, b.number AS original_number FROM einvoices e LEFT JOIN einvoices b ON b.id = e.original_id';
+
+/** What a reply shows of an invoice's order: its external id and its card (the orders are src/sims's). */
+export interface OrderReference {
+  externalOrderId: string;
+  iccid: string;
+}
 
 const BACKOFF_BASE_MS = 5_000;
 const BACKOFF_MAX_MS = 600_000;
@@ -62,7 +68,15 @@ export function retryDelayMs(attempts: number): number {
   return Math.min(BACKOFF_MAX_MS, BACKOFF_BASE_MS * 2 ** Math.max(0, attempts - 1));
 }
 
-export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platform: () => TaxPlatform; clock: Clock; logger: Logger }) {
+export function createEinvoiceService(deps: {
+  pool: Pool;
+  vault: PiiVault;
+  platform: () => TaxPlatform;
+  clock: Clock;
+  logger: Logger;
+  /** the orders' references by order id (wired by the composition root to src/sims's repository) */
+  orderReferences: (orderIds: readonly string[]) => Promise<ReadonlyMap<string, OrderReference>>;
+}) {
   const log = deps.logger.child({ component: 'einvoice' });
 
   const documentOf = (row: InvoiceRow, originalNumber: string | null): InvoiceDocument => ({
@@ -109,8 +123,16 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
     return parseFirstRow(InvoiceRowSchema, rows, 'e-invoice');
   }
 
-  const viewInContext = (row: z.output<typeof InvoiceInContextSchema>): InvoiceView =>
-    service.view(row, { externalOrderId: row.external_order_id, iccid: row.iccid, originalNumber: row.original_number });
+  /** Rows of {@link WITH_ORIGINAL} as the API shows them, with their orders' references; order kept. */
+  async function viewsInContext(rows: readonly unknown[], query: string): Promise<InvoiceView[]> {
+    const parsed = parseRows(InvoiceWithOriginalSchema, rows, query);
+    const orders = await deps.orderReferences([...new Set(parsed.map((row) => row.order_id))]);
+    // Every invoice has its order (a foreign key); one without would not be shown, as with a join.
+    return parsed.flatMap((row) => {
+      const order = orders.get(row.order_id);
+      return order ? [service.view(row, { externalOrderId: order.externalOrderId, iccid: order.iccid, originalNumber: row.original_number })] : [];
+    });
+  }
 
   const service = {
     /** The blue invoice of a paid order, in the order's transaction. */
@@ -241,6 +263,9 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
 
     find: (id: string) => find(deps.pool, id),
 
+    /** Key rotation: the buyers' names moved to the current key; how many values moved. */
+    reencrypt: () => reencryptColumn(deps.pool, deps.vault, { table: 'einvoices', key: 'id', column: 'buyer_name_enc', purpose: 'name' }),
+
     async forOrder(db: Db, orderId: string): Promise<InvoiceRow[]> {
       const { rows } = await db.query('SELECT * FROM einvoices WHERE order_id = $1 ORDER BY id', [orderId]);
       return parseRows(InvoiceRowSchema, rows, 'e-invoices of an order');
@@ -248,19 +273,18 @@ export function createEinvoiceService(deps: { pool: Pool; vault: PiiVault; platf
 
     /** A merchant's invoices created in [fromMs, toMs) (blue: the order's month; red: the refund's month). */
     async listForMerchant(merchantId: string, fromMs: number, toMs: number): Promise<InvoiceView[]> {
-      const { rows } = await deps.pool.query(`${IN_CONTEXT} WHERE e.merchant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 ORDER BY e.created_at, e.id`, [
+      const { rows } = await deps.pool.query(`${WITH_ORIGINAL} WHERE e.merchant_id = $1 AND e.created_at >= $2 AND e.created_at < $3 ORDER BY e.created_at, e.id`, [
         merchantId,
         new Date(fromMs),
         new Date(toMs),
       ]);
-      return parseRows(InvoiceInContextSchema, rows, 'e-invoices of a merchant').map(viewInContext);
+      return viewsInContext(rows, 'e-invoices of a merchant');
     },
 
     /** One invoice as the API shows it, or null when there is none. */
     async viewOf(id: string): Promise<InvoiceView | null> {
-      const { rows } = await deps.pool.query(`${IN_CONTEXT} WHERE e.id = $1`, [id]);
-      const row = parseFirstRow(InvoiceInContextSchema, rows, 'e-invoice');
-      return row && viewInContext(row);
+      const { rows } = await deps.pool.query(`${WITH_ORIGINAL} WHERE e.id = $1`, [id]);
+      return (await viewsInContext(rows.slice(0, 1), 'e-invoice'))[0] ?? null;
     },
 
     /** The response shape: the buyer masked (DESIGN 6), everything else as issued. */

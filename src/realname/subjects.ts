@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
 import { maskIdNumber, maskName, type PiiVault } from '../shared/pii.js';
 import type { MaskedSubject, UnmaskedSubject } from './schemas.js';
 import type { RealNameSubmission } from './validate.js';
@@ -143,20 +144,36 @@ export function createSubjectStore(vault: PiiVault) {
       };
     },
 
+    /** Key rotation: every encrypted column of `realname_subjects` moved to the current key (hashes re-keyed); how many values moved. */
+    async reencrypt(pool: Pool): Promise<number> {
+      let moved = 0;
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'name_enc', purpose: 'name' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'id_number_enc', purpose: 'idNumber', rehash: 'id_number_hash' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'agent_name_enc', purpose: 'agentName' });
+      moved += await reencryptColumn(pool, vault, { table: 'realname_subjects', key: 'id', column: 'agent_id_number_enc', purpose: 'agentIdNumber', rehash: 'agent_id_number_hash' });
+      return moved;
+    },
+
+    /** Every subject registered through a card (any role and status), by id. */
+    async idsOfCard(db: Db, iccid: string): Promise<string[]> {
+      const { rows } = await db.query<{ id: string }>('SELECT id FROM realname_subjects WHERE iccid = $1 ORDER BY id', [iccid]);
+      return rows.map((r) => r.id);
+    },
+
     /**
      * DESIGN 6: at most 10 cards in `active` or `suspended` per individual ID number, platform-wide. Takes a
      * transaction-scoped advisory lock on the ID's keyed hash (current key) first, so two activations for
-     * one person serialise and the second counts the first; returns the number of cards in service.
+     * one person serialise and the second counts the first; returns the verified individual subjects of that
+     * ID number (under the current or the previous key), whose cards in service the caller counts (src/sims).
      */
-    async lockAndCountCards(client: PoolClient, idNumber: string): Promise<number> {
+    async lockIdNumber(client: PoolClient, idNumber: string): Promise<string[]> {
       const lockKey = vault.lookupHash(idNumber).readBigInt64BE(0);
       await client.query('SELECT pg_advisory_xact_lock($1::bigint)', [lockKey.toString()]);
-      const { rows } = await client.query<{ count: string }>(
-        `SELECT count(*) AS count FROM sims s JOIN realname_subjects r ON r.id = s.holder_subject_id
-          WHERE r.type = 'individual' AND r.status = 'verified' AND r.id_number_hash = ANY($1::bytea[]) AND s.state IN ('active', 'suspended')`,
+      const { rows } = await client.query<{ id: string }>(
+        `SELECT id FROM realname_subjects WHERE type = 'individual' AND status = 'verified' AND id_number_hash = ANY($1::bytea[]) ORDER BY id`,
         [vault.lookupHashes(idNumber)],
       );
-      return Number(rows[0]?.count ?? 0);
+      return rows.map((r) => r.id);
     },
   };
 }

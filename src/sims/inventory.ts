@@ -2,8 +2,10 @@ import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
 import { maskPhone } from '../shared/pii.js';
 import { formatInstant } from '../shared/time.js';
+import { vehiclesByIccid } from '../vehicles/card-repository.js';
 import { lockIccids } from '../vehicles/iccid-lock.js';
-import type { Caller, SimDeps } from './context.js';
+import type { Caller } from './caller.js';
+import type { SimDeps } from './deps.js';
 import { validateImportRows, type ImportRow } from './import-rows.js';
 import type { RowProblem, SimListItem } from './schemas.js';
 import type { SimState } from './state-machine.js';
@@ -44,10 +46,8 @@ export function createInventory(deps: SimDeps) {
       'SELECT iccid, imsi, msisdn_hash FROM sims WHERE iccid = ANY($1::text[]) OR imsi = ANY($2::text[]) OR msisdn_hash = ANY($3::bytea[])',
       [rows.map((r) => r.iccid), rows.map((r) => r.imsi), hashes.flat()],
     );
-    const { rows: bound } = vehicleCardsAllowed
-      ? { rows: [] as Array<{ iccid: string }> }
-      : await client.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE iccid = ANY($1::text[])', [rows.map((r) => r.iccid)]);
-    const iccids = new Set([...found.map((f) => f.iccid), ...bound.map((b) => b.iccid)]);
+    const bound = vehicleCardsAllowed ? [] : [...(await vehiclesByIccid(client, rows.map((r) => r.iccid))).keys()];
+    const iccids = new Set([...found.map((f) => f.iccid), ...bound]);
     const imsis = new Set(found.map((f) => f.imsi));
     const msisdns = new Set(found.map((f) => f.msisdn_hash.toString('hex')));
     const problems: RowProblem[] = [];
@@ -88,8 +88,8 @@ export function createInventory(deps: SimDeps) {
         // A concurrent import took the IMSI or MSISDN of some of these cards between the check and the insert.
         const lost = good.filter((r) => !done.has(r.iccid)).map((r) => unavailable(r, 'iccid'));
         if (lost.length > 0 && !partial) throw new ImportAborted([...clashing, ...lost]);
-        const { rows: assigned } = await client.query<{ iccid: string; vin: string }>('SELECT iccid, vin FROM vehicles WHERE iccid = ANY($1::text[])', [[...done]]);
-        const vinOf = new Map(assigned.map((a) => [a.iccid, a.vin]));
+        const assigned = await vehiclesByIccid(client, [...done]);
+        const vinOf = new Map([...assigned].map(([iccid, vehicle]) => [iccid, vehicle.vin]));
         await client.query(
           `INSERT INTO sim_events (iccid, event, from_state, to_state, actor, reason, at)
            SELECT u.iccid, 'import', NULL, 'inventory', $2, u.reason, $3 FROM unnest($1::text[], $4::text[]) AS u(iccid, reason)`,
@@ -106,18 +106,19 @@ export function createInventory(deps: SimDeps) {
 
     async list(merchantId: string, filter: { state?: SimState | undefined; limit: number; cursor?: string | undefined }): Promise<{ sims: SimListItem[]; nextCursor: string | null }> {
       const tz = deps.runtime().timezone;
-      const { rows } = await deps.pool.query<{ iccid: string; state: SimState; vin: string | null; imsi: string; msisdn_enc: string; service_until: Date | null; activated_at: Date | null }>(
-        `SELECT s.iccid, s.state, v.vin, s.imsi, s.msisdn_enc, s.service_until, s.activated_at FROM sims s LEFT JOIN vehicles v ON v.iccid = s.iccid
-          WHERE s.merchant_id = $1 AND ($2::text IS NULL OR s.state = $2) AND ($3::text IS NULL OR s.iccid > $3)
-          ORDER BY s.iccid LIMIT $4`,
+      const { rows } = await deps.pool.query<{ iccid: string; state: SimState; imsi: string; msisdn_enc: string; service_until: Date | null; activated_at: Date | null }>(
+        `SELECT iccid, state, imsi, msisdn_enc, service_until, activated_at FROM sims
+          WHERE merchant_id = $1 AND ($2::text IS NULL OR state = $2) AND ($3::text IS NULL OR iccid > $3)
+          ORDER BY iccid LIMIT $4`,
         [merchantId, filter.state ?? null, filter.cursor ?? null, filter.limit + 1],
       );
       const page = rows.slice(0, filter.limit);
+      const vehicles = await vehiclesByIccid(deps.pool, page.map((r) => r.iccid));
       return {
         sims: page.map((r) => ({
           iccid: r.iccid,
           state: r.state,
-          vin: r.vin,
+          vin: vehicles.get(r.iccid)?.vin ?? null,
           imsi: r.imsi,
           msisdn: maskPhone(deps.vault.decrypt(r.msisdn_enc, 'phone')),
           serviceUntil: r.service_until ? formatInstant(r.service_until.getTime(), tz) : null,

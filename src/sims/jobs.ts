@@ -1,7 +1,9 @@
 import { applyControlChanges } from '../controls/repository.js';
 import { withTransaction } from '../shared/db/pool.js';
 import { monthOf } from '../shared/time.js';
-import { applyCardEffects, formatAtFor, type SimDeps } from './context.js';
+import { lockVehicle } from '../vehicles/card-repository.js';
+import { applyCardEffects, formatAtFor } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { cardControlChanges } from './controls.js';
 import type { Lifecycle } from './lifecycle.js';
 
@@ -64,7 +66,7 @@ export function createSimJobs(deps: SimDeps, lifecycle: Lifecycle) {
     for (const { vin } of orphans) {
       const runtime = deps.runtime();
       const outbox = await withTransaction(deps.pool, async (client) => {
-        await client.query('SELECT 1 FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
+        await lockVehicle(client, vin);
         return applyControlChanges(client, cardControlChanges(vin, null, runtime.blockableApps), nowMs, formatAtFor(runtime));
       });
       await deps.outbox.send(outbox);

@@ -4,8 +4,11 @@ import type { RealNameSubmission } from '../realname/validate.js';
 import { withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { AppError, conflict, invalid, notFound } from '../shared/errors.js';
 import { addCalendarMonths, formatInstant } from '../shared/time.js';
-import { applyCardEffects, grantPlanPack, requireInScope, type Caller, type SimDeps } from './context.js';
-import { findSim, insertEvent, lockSim, setVehicleOwner, unappliedOrders, updateSim, type SimRow } from './repository.js';
+import { cardOfVehicle, lockVehicle, setVehicleOwner } from '../vehicles/card-repository.js';
+import { requireInScope, type Caller } from './caller.js';
+import { applyCardEffects, grantPlanPack } from './card-effects.js';
+import type { SimDeps } from './deps.js';
+import { countCardsInService, findSim, insertEvent, lockSim, markOrderApplied, unappliedOrders, updateSim, type SimRow } from './repository.js';
 import { decideTransition, type SimEvent, type SimState } from './state-machine.js';
 
 /** DESIGN 6: at most this many cards in `active` or `suspended` per individual ID number, platform-wide. */
@@ -47,7 +50,7 @@ export function createLifecycle(deps: SimDeps) {
       const holder = await deps.subjects.find(client, sim.holder_subject_id);
       if (holder?.type === 'individual') {
         const idNumber = deps.vault.decrypt(holder.id_number_enc, 'idNumber');
-        const inService = await deps.subjects.lockAndCountCards(client, idNumber);
+        const inService = await countCardsInService(client, await deps.subjects.lockIdNumber(client, idNumber));
         if (inService >= CARDS_PER_ID_LIMIT) {
           throw conflict('REALNAME_LIMIT', `the holder's ID number already has ${inService} cards in service; at most ${CARDS_PER_ID_LIMIT} are allowed (DESIGN 6)`);
         }
@@ -60,7 +63,7 @@ export function createLifecycle(deps: SimDeps) {
     for (const order of await unappliedOrders(client, sim.iccid)) {
       if (order.term_months) serviceUntilMs = extendService(serviceUntilMs, nowMs, nowMs, order.term_months, timeZone());
       await grantPlanPack(client, deps, { sim: active, order, nowMs });
-      await client.query('UPDATE sim_orders SET applied_at = $2 WHERE id = $1', [order.id, activatedAt]);
+      await markOrderApplied(client, order.id, activatedAt);
     }
     await updateSim(client, sim.iccid, { state: 'active', state_changed_at: activatedAt, activated_at: activatedAt, service_until: serviceUntilMs === null ? null : new Date(serviceUntilMs) });
     await insertEvent(client, { iccid: sim.iccid, event: 'activate', from: sim.state, to: 'active', actor: caller.actor, reason, at: activatedAt });
@@ -185,16 +188,14 @@ export function createLifecycle(deps: SimDeps) {
    * back on `general` and `wifi-hotspot` until the new user registers.
    */
   async function changeOwner(vin: string, caller: Caller, reason: string | undefined): Promise<SimRow | { vin: string; iccid: string }> {
-    const { rows } = await deps.pool.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE vin = $1', [vin]);
-    const iccid = rows[0]?.iccid;
+    const iccid = await cardOfVehicle(deps.pool, vin);
     if (!iccid) throw notFound(`vehicle ${vin}`);
     const why = reason ?? 'vehicle sold to a new user';
     if (!(await findSim(deps.pool, iccid))) {
       // The vehicle's card is the platform's (after a SIM swap): the user registered through an earlier card is
       // still the vehicle's and goes now; the event is written on the card it was registered through.
       await withTransaction(deps.pool, async (client) => {
-        const { rows: locked } = await client.query<{ owner_subject_id: string | null }>('SELECT owner_subject_id FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [vin]);
-        const ownerId = locked[0]?.owner_subject_id;
+        const ownerId = (await lockVehicle(client, vin))?.ownerSubjectId;
         if (!ownerId) return;
         const subject = await deps.subjects.find(client, ownerId);
         if (!subject) throw new Error(`vehicle ${vin}: owner subject ${ownerId} is not in realname_subjects`);

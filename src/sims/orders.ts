@@ -3,9 +3,12 @@ import type { OutboxEntry } from '../controls/repository.js';
 import { isUniqueViolation, withTransaction, type PoolClient } from '../shared/db/pool.js';
 import { conflict, forbidden, invalid, notFound } from '../shared/errors.js';
 import { addCalendarMonths, formatInstant } from '../shared/time.js';
-import { applyCardEffects, expireGrantedPacks, grantPlanPack, requireInScope, type Caller, type SimDeps } from './context.js';
+import { clearVehicleOwnerAmong } from '../vehicles/card-repository.js';
+import { requireInScope, type Caller } from './caller.js';
+import { applyCardEffects, expireGrantedPacks, grantPlanPack } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { extendService } from './lifecycle.js';
-import { findOrder, insertEvent, insertOrder, latestSale, lockSim, merchantsWithOrder, updateSim, type OrderRow, type SimRow } from './repository.js';
+import { findOrder, insertEvent, insertOrder, latestSale, lockSim, markOrderRefunded, merchantsWithOrder, updateSim, type OrderRow, type SimRow } from './repository.js';
 import { decideTransition } from './state-machine.js';
 
 /**
@@ -240,7 +243,7 @@ export function createOrders(deps: SimDeps) {
         const nowMs = deps.clock.now();
         const at = new Date(nowMs);
         const why = `refund of ${order.kind} ${externalOrderId}${reason ? `: ${reason}` : ''}`;
-        await client.query(`UPDATE sim_orders SET status = 'refunded', refunded_at = $2, refunded_by = $3 WHERE id = $1`, [order.id, at, caller.actor]);
+        await markOrderRefunded(client, order.id, at, caller.actor);
         let touched: string[] = [];
         if (order.applied_at === null) {
           // Not yet in effect: a sale refunded before activation returns the card to inventory.
@@ -249,7 +252,7 @@ export function createOrders(deps: SimDeps) {
             await deps.subjects.supersede(client, sim.iccid, 'holder');
             await deps.subjects.supersede(client, sim.iccid, 'owner');
             // The vehicle user registered through this sale goes with it; one registered through an earlier card stays (DESIGN 6).
-            if (sim.vin) await client.query('UPDATE vehicles SET owner_subject_id = NULL WHERE vin = $1 AND owner_subject_id IN (SELECT id FROM realname_subjects WHERE iccid = $2)', [sim.vin, sim.iccid]);
+            if (sim.vin) await clearVehicleOwnerAmong(client, sim.vin, await deps.subjects.idsOfCard(client, sim.iccid));
             await updateSim(client, sim.iccid, { state: 'inventory', state_changed_at: at, holder_subject_id: null, service_until: null, activated_at: null });
           }
           await insertEvent(client, { iccid: sim.iccid, event: 'refund', from: sim.state, to: decision.ok ? 'inventory' : sim.state, actor: caller.actor, reason: why, orderId: order.id, at });

@@ -1,10 +1,9 @@
-import { z } from 'zod';
 import type { UnmaskedSubject } from '../realname/schemas.js';
 import { withTransaction, type PoolClient } from '../shared/db/pool.js';
-import { parseRows } from '../shared/db/rows.js';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
 import { notFound } from '../shared/errors.js';
-import type { PiiPurpose } from '../shared/pii.js';
-import type { Caller, SimDeps } from './context.js';
+import type { Caller } from './caller.js';
+import type { SimDeps } from './deps.js';
 import { orderFingerprint } from './orders.js';
 import { findSim } from './repository.js';
 import type { AccessLogEntry, RevealedCard } from './schemas.js';
@@ -17,35 +16,12 @@ import type { AccessLogEntry, RevealedCard } from './schemas.js';
  */
 
 const BATCH = 500;
-const CiphertextRowSchema = z.object({ key: z.string(), value: z.string() });
 
 export function createPersonalData(deps: SimDeps) {
   let reencrypting: Promise<void> | null = null;
   async function subject(client: PoolClient, linked: string | null, iccid: string, role: 'holder' | 'owner'): Promise<UnmaskedSubject | null> {
     const row = linked ? await deps.subjects.find(client, linked) : await deps.subjects.latest(client, iccid, role);
     return row ? deps.subjects.unmasked(row) : null;
-  }
-
-  /** Re-encrypts one column of one table in batches; `rehash` names a hash column kept in step. */
-  async function reencryptColumn(table: string, key: string, column: string, purpose: PiiPurpose, rehash?: string): Promise<number> {
-    let total = 0;
-    for (;;) {
-      const moved = await withTransaction(deps.pool, async (client) => {
-        const { rows: found } = await client.query(
-          `SELECT ${key}::text AS key, ${column} AS value FROM ${table} WHERE ${column} IS NOT NULL AND ${column} NOT LIKE $1 LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`,
-          [`pii1.${deps.vault.keyId}.%`],
-        );
-        const rows = parseRows(CiphertextRowSchema, found, `${table}.${column}`);
-        for (const row of rows) {
-          const plaintext = deps.vault.decrypt(row.value, purpose);
-          const sets = rehash ? `${column} = $2, ${rehash} = $3` : `${column} = $2`;
-          await client.query(`UPDATE ${table} SET ${sets} WHERE ${key} = $1`, [row.key, deps.vault.encrypt(plaintext, purpose), ...(rehash ? [deps.vault.lookupHash(plaintext)] : [])]);
-        }
-        return rows.length;
-      });
-      total += moved;
-      if (moved < BATCH) return total;
-    }
   }
 
   const api = {
@@ -107,12 +83,9 @@ export function createPersonalData(deps: SimDeps) {
 
   async function reencryptEverything(): Promise<number> {
     let moved = 0;
-    moved += await reencryptColumn('sims', 'iccid', 'msisdn_enc', 'phone', 'msisdn_hash');
-    moved += await reencryptColumn('realname_subjects', 'id', 'name_enc', 'name');
-    moved += await reencryptColumn('realname_subjects', 'id', 'id_number_enc', 'idNumber', 'id_number_hash');
-    moved += await reencryptColumn('realname_subjects', 'id', 'agent_name_enc', 'agentName');
-    moved += await reencryptColumn('realname_subjects', 'id', 'agent_id_number_enc', 'agentIdNumber', 'agent_id_number_hash');
-    moved += await reencryptColumn('einvoices', 'id', 'buyer_name_enc', 'name');
+    moved += await reencryptColumn(deps.pool, deps.vault, { table: 'sims', key: 'iccid', column: 'msisdn_enc', purpose: 'phone', rehash: 'msisdn_hash' });
+    moved += await deps.subjects.reencrypt(deps.pool);
+    moved += await deps.einvoices.reencrypt();
     // Orders: both buyer fields and the idempotency digest, which is keyed too.
     for (;;) {
       const batch = await withTransaction(deps.pool, async (client) => {

@@ -1,4 +1,5 @@
 import type { Pool, PoolClient } from '../shared/db/pool.js';
+import { vehicleOfIccid } from '../vehicles/card-repository.js';
 import type { SimEvent, SimState } from './state-machine.js';
 
 /** SQL for cards, their audit trail and their orders. Rows keep pg's shapes; services convert at the edge. */
@@ -16,7 +17,7 @@ export interface SimRow {
   service_until: Date | null;
   holder_subject_id: string | null;
   imported_at: Date;
-  /** the VIN whose vehicle carries this card (vehicles.iccid), joined in */
+  /** the VIN whose vehicle carries this card (vehicles.iccid, read from src/vehicles) */
   vin: string | null;
   /** that vehicle's verified user (vehicles.owner_subject_id, DESIGN 6): it follows the vehicle, not the card */
   owner_subject_id: string | null;
@@ -59,17 +60,44 @@ export interface SimEventRow {
   at: Date;
 }
 
-const SIM_COLUMNS = 's.*, v.vin, v.owner_subject_id';
+/** The `sims` columns of a {@link SimRow}; the vehicle's part comes from src/vehicles (its owner). */
+type SimTableRow = Omit<SimRow, 'vin' | 'owner_subject_id'>;
 
-export async function findSim(db: Db, iccid: string): Promise<SimRow | null> {
-  const { rows } = await db.query<SimRow>(`SELECT ${SIM_COLUMNS} FROM sims s LEFT JOIN vehicles v ON v.iccid = s.iccid WHERE s.iccid = $1`, [iccid]);
-  return rows[0] ?? null;
+/** The card with its vehicle's VIN and user (src/vehicles/card-repository.ts), read after the card row. */
+async function withVehicle(db: Db, row: SimTableRow): Promise<SimRow> {
+  const vehicle = await vehicleOfIccid(db, row.iccid);
+  return { ...row, vin: vehicle?.vin ?? null, owner_subject_id: vehicle?.ownerSubjectId ?? null };
 }
 
-/** The card row locked for the rest of the transaction (every change to a card starts here). */
+export async function findSim(db: Db, iccid: string): Promise<SimRow | null> {
+  const { rows } = await db.query<SimTableRow>('SELECT * FROM sims WHERE iccid = $1', [iccid]);
+  const row = rows[0];
+  return row ? withVehicle(db, row) : null;
+}
+
+/**
+ * The card row locked for the rest of the transaction (every change to a card starts here); the vehicle's
+ * part is read after the lock, unlocked (the caller locks the vehicle row next when it changes it).
+ */
 export async function lockSim(client: PoolClient, iccid: string): Promise<SimRow | null> {
-  const { rows } = await client.query<SimRow>(`SELECT ${SIM_COLUMNS} FROM sims s LEFT JOIN vehicles v ON v.iccid = s.iccid WHERE s.iccid = $1 FOR UPDATE OF s`, [iccid]);
-  return rows[0] ?? null;
+  const { rows } = await client.query<SimTableRow>('SELECT * FROM sims WHERE iccid = $1 FOR UPDATE', [iccid]);
+  const row = rows[0];
+  return row ? withVehicle(client, row) : null;
+}
+
+/** Is the ICCID held by a merchant (a `sims` row)? */
+export async function simExists(db: Db, iccid: string): Promise<boolean> {
+  const { rowCount } = await db.query('SELECT 1 FROM sims WHERE iccid = $1', [iccid]);
+  return (rowCount ?? 0) > 0;
+}
+
+/** How many cards whose holder is one of these subjects are in service (`active` or `suspended`). */
+export async function countCardsInService(client: PoolClient, holderSubjectIds: readonly string[]): Promise<number> {
+  if (holderSubjectIds.length === 0) return 0;
+  const { rows } = await client.query<{ count: string }>(`SELECT count(*) AS count FROM sims WHERE holder_subject_id = ANY($1::bigint[]) AND state IN ('active', 'suspended')`, [
+    holderSubjectIds,
+  ]);
+  return Number(rows[0]?.count ?? 0);
 }
 
 export async function updateSim(
@@ -81,11 +109,6 @@ export async function updateSim(
   if (entries.length === 0) return;
   const sets = entries.map(([column], i) => `${column} = $${i + 2}`).join(', ');
   await client.query(`UPDATE sims SET ${sets} WHERE iccid = $1`, [iccid, ...entries.map(([, value]) => value)]);
-}
-
-/** The vehicle user of a car (DESIGN 6): kept on the vehicle, so a SIM swap keeps it. */
-export async function setVehicleOwner(client: PoolClient, vin: string, subjectId: string | null): Promise<void> {
-  await client.query('UPDATE vehicles SET owner_subject_id = $2 WHERE vin = $1', [vin, subjectId]);
 }
 
 export interface EventInput {
@@ -183,6 +206,16 @@ export async function insertOrder(client: PoolClient, o: NewOrder): Promise<Orde
   return rows[0]!;
 }
 
+/** A paid order refunded (`status` refunded, by whom and when). */
+export async function markOrderRefunded(client: PoolClient, orderId: string, at: Date, actor: string): Promise<void> {
+  await client.query(`UPDATE sim_orders SET status = 'refunded', refunded_at = $2, refunded_by = $3 WHERE id = $1`, [orderId, at, actor]);
+}
+
+/** An order's term and pack took effect (at activation). */
+export async function markOrderApplied(client: PoolClient, orderId: string, at: Date): Promise<void> {
+  await client.query('UPDATE sim_orders SET applied_at = $2 WHERE id = $1', [orderId, at]);
+}
+
 /** Paid orders of a card whose term and pack wait for activation (the sale, DESIGN 6: "the first order's term starts at activation"). */
 export async function unappliedOrders(client: PoolClient, iccid: string): Promise<OrderRow[]> {
   const { rows } = await client.query<OrderRow>(`SELECT * FROM sim_orders WHERE iccid = $1 AND status = 'paid' AND applied_at IS NULL ORDER BY id`, [iccid]);
@@ -202,4 +235,60 @@ export async function monthlyPackOrder(db: Db, iccid: string): Promise<OrderRow 
 export async function latestSale(db: Db, iccid: string): Promise<OrderRow | null> {
   const { rows } = await db.query<OrderRow>(`SELECT * FROM sim_orders WHERE iccid = $1 AND kind = 'sale' ORDER BY id DESC LIMIT 1`, [iccid]);
   return rows[0] ?? null;
+}
+
+/**
+ * A merchant's orders created or refunded in [fromMs, toMs), by id, after the cursor: `GET
+ * /v1/merchants/{id}/orders` and the merchant portal's order pages.
+ */
+export async function listMerchantOrders(
+  db: Db,
+  merchantId: string,
+  range: { fromMs: number; toMs: number },
+  page: { limit: number; after: string | null },
+): Promise<{ orders: OrderRow[]; nextCursor: string | null }> {
+  const { rows } = await db.query<OrderRow>(
+    `SELECT * FROM sim_orders WHERE merchant_id = $1 AND ((created_at >= $2 AND created_at < $3) OR (refunded_at >= $2 AND refunded_at < $3))
+       AND ($4::bigint IS NULL OR id > $4) ORDER BY id LIMIT $5`,
+    [merchantId, new Date(range.fromMs), new Date(range.toMs), page.after, page.limit + 1],
+  );
+  const orders = rows.slice(0, page.limit);
+  return { orders, nextCursor: rows.length > page.limit ? orders[orders.length - 1]!.id : null };
+}
+
+/** Retail and wholesale of one order, as exact decimal strings. */
+type SettlementLine = { retail: string; wholesale: string };
+
+/** The settlement's lines of a merchant in [fromMs, toMs): orders created in it, and refunds made in it. */
+export async function settlementLines(pool: Pool, merchantId: string, fromMs: number, toMs: number): Promise<{ orders: SettlementLine[]; refunds: SettlementLine[] }> {
+  const range = [merchantId, new Date(fromMs), new Date(toMs)];
+  const [orders, refunds] = await Promise.all([
+    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3', range),
+    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND refunded_at >= $2 AND refunded_at < $3', range),
+  ]);
+  return { orders: orders.rows, refunds: refunds.rows };
+}
+
+/** Records which order (and, for a monthly pack, which month) granted a pack instance. */
+export async function insertPackGrant(client: PoolClient, g: { packInstanceId: string; iccid: string; orderId: string; kind: 'plan' | 'monthly'; month: string | null }): Promise<void> {
+  await client.query('INSERT INTO sim_pack_grants (pack_instance_id, iccid, order_id, kind, month) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [
+    g.packInstanceId,
+    g.iccid,
+    g.orderId,
+    g.kind,
+    g.month,
+  ]);
+}
+
+/** The pack instances an order granted (to expire them at its refund). */
+export async function packsGrantedBy(client: PoolClient, orderId: string): Promise<string[]> {
+  const { rows } = await client.query<{ pack_instance_id: string }>('SELECT pack_instance_id FROM sim_pack_grants WHERE order_id = $1 ORDER BY pack_instance_id', [orderId]);
+  return rows.map((r) => r.pack_instance_id);
+}
+
+/** External id and card of orders, by order id (what an e-invoice reply shows of its order, src/einvoice). */
+export async function orderReferences(db: Db, orderIds: readonly string[]): Promise<Map<string, { externalOrderId: string; iccid: string }>> {
+  if (orderIds.length === 0) return new Map();
+  const { rows } = await db.query<{ id: string; external_order_id: string; iccid: string }>('SELECT id, external_order_id, iccid FROM sim_orders WHERE id = ANY($1::bigint[])', [orderIds]);
+  return new Map(rows.map((r) => [r.id, { externalOrderId: r.external_order_id, iccid: r.iccid }]));
 }

@@ -10,7 +10,7 @@ import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { notFound } from '../shared/errors.js';
 import { dayOf, parseDateOnly } from '../shared/time.js';
-import { callerOf, requireInScope } from './context.js';
+import { callerOf, requireInScope } from './caller.js';
 import type { SimJobs } from './jobs.js';
 import type { Lifecycle, ManualEvent } from './lifecycle.js';
 import type { Orders } from './orders.js';

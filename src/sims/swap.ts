@@ -1,10 +1,13 @@
 import { applyControlChanges, type OutboxEntry } from '../controls/repository.js';
 import { withTransaction } from '../shared/db/pool.js';
 import { conflict, notFound } from '../shared/errors.js';
+import { cardOfVehicle, lockVehicleForRebinding, rebindVehicleCard, vehicleOfIccid } from '../vehicles/card-repository.js';
 import { lockIccids } from '../vehicles/iccid-lock.js';
-import { formatAtFor, type Caller, type SimDeps } from './context.js';
+import type { Caller } from './caller.js';
+import { formatAtFor } from './card-effects.js';
+import type { SimDeps } from './deps.js';
 import { cardControlChanges } from './controls.js';
-import { insertEvent, lockSim } from './repository.js';
+import { insertEvent, lockSim, simExists } from './repository.js';
 
 /**
  * SIM swap, `PUT /v1/vehicles/{vin}/iccid` (DESIGN 5, admin): the vehicle gets a new card, in one
@@ -23,31 +26,21 @@ import { insertEvent, lockSim } from './repository.js';
 export function createSimSwap(deps: SimDeps) {
   return async function swapVehicleCard(vin: string, iccid: string, caller: Caller, reason?: string): Promise<{ changed: boolean }> {
     for (let attempt = 0; ; attempt += 1) {
-      const { rows } = await deps.pool.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE vin = $1', [vin]);
-      const before = rows[0]?.iccid;
-      if (before === undefined) throw notFound(`vehicle ${vin}`);
+      const before = await cardOfVehicle(deps.pool, vin);
+      if (before === null) throw notFound(`vehicle ${vin}`);
       if (before === iccid) return { changed: false };
       const outcome = await withTransaction(deps.pool, async (client) => {
         await lockIccids(client, [before, iccid]);
         // Same lock order as every card change: the card row, then the vehicle row.
         const oldCard = await lockSim(client, before);
-        const { rows: locked } = await client.query<{ iccid: string }>('SELECT iccid FROM vehicles WHERE vin = $1 FOR UPDATE', [vin]);
-        if (locked[0]?.iccid !== before) return { retry: true as const };
-        const bound = await client.query<{ vin: string }>('SELECT vin FROM vehicles WHERE iccid = $1', [iccid]);
-        const held = await client.query('SELECT 1 FROM sims WHERE iccid = $1', [iccid]);
-        if (bound.rowCount || held.rowCount) throw conflict('DUPLICATE_ICCID', `ICCID ${iccid} is already on the platform (bound to a vehicle or held by a merchant); a swap needs a free card`);
+        if ((await lockVehicleForRebinding(client, vin)) !== before) return { retry: true as const };
+        const bound = await vehicleOfIccid(client, iccid);
+        const held = await simExists(client, iccid);
+        if (bound || held) throw conflict('DUPLICATE_ICCID', `ICCID ${iccid} is already on the platform (bound to a vehicle or held by a merchant); a swap needs a free card`);
         const nowMs = deps.clock.now();
         const at = new Date(nowMs);
         const why = reason ?? `SIM swap ${before} → ${iccid}`;
-        await client.query('UPDATE vehicles SET iccid = $2 WHERE vin = $1', [vin, iccid]);
-        await client.query('UPDATE vehicle_iccid_history SET valid_to = $2, unbound_by = $3 WHERE vin = $1 AND valid_to IS NULL', [vin, at, caller.actor]);
-        await client.query('INSERT INTO vehicle_iccid_history (vin, iccid, valid_from, valid_to, bound_by, bound_at, reason) VALUES ($1, $2, $3, NULL, $4, $3, $5)', [
-          vin,
-          iccid,
-          at,
-          caller.actor,
-          why.slice(0, 500),
-        ]);
+        await rebindVehicleCard(client, { vin, iccid, at, actor: caller.actor, reason: why });
         if (oldCard) {
           await insertEvent(client, { iccid: before, event: 'sim-swap', from: oldCard.state, to: oldCard.state, actor: caller.actor, reason: `left vehicle ${vin}: ${why}`, at });
         }

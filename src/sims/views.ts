@@ -6,6 +6,7 @@ import type { SubjectStore } from '../realname/subjects.js';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { maskIdNumber, maskName, maskPhone, type PiiVault } from '../shared/pii.js';
 import { formatInstant } from '../shared/time.js';
+import { automakerOf } from '../vehicles/card-repository.js';
 import type { OrderRow, SimEventRow, SimRow } from './repository.js';
 import type { OrderView, SimEventView, SimView } from './schemas.js';
 
@@ -22,14 +23,14 @@ export function createViews(deps: { vault: PiiVault; subjects: SubjectStore; ein
 
   /** A vehicle card's responsible subject: its automaker, verified when the VIN was bound (DESIGN 6). */
   function automakerSubject(db: Db, vin: string): Promise<MaskedSubject> {
-    return db.query<{ automaker: string; created_at: Date }>('SELECT automaker, created_at FROM vehicles WHERE vin = $1', [vin]).then(({ rows }) => {
-      const sponsor = deps.catalog().sponsors.find((s) => s.id === rows[0]?.automaker);
+    return automakerOf(db, vin).then((vehicle) => {
+      const sponsor = deps.catalog().sponsors.find((s) => s.id === vehicle?.automaker);
       return {
         status: 'verified',
         type: 'enterprise',
-        name: maskName(sponsor?.name ?? rows[0]?.automaker ?? ''),
+        name: maskName(sponsor?.name ?? vehicle?.automaker ?? ''),
         idNumber: sponsor?.taxId ? maskIdNumber(sponsor.taxId) : null,
-        verifiedAt: rows[0]?.created_at.toISOString() ?? null,
+        verifiedAt: vehicle?.createdAt.toISOString() ?? null,
       };
     });
   }

@@ -6,7 +6,8 @@ import { parseFirstRow, parseRows } from '../shared/db/rows.js';
 /**
  * `pack_instances` (an owner's prepaid packs and their balances): the only module whose SQL names the
  * table. Ingest and the funding re-evaluation read and debit balances through it, inside their own
- * transaction and under the vehicle lock (src/vehicles/fleet-repository.ts); the purchase writes here too.
+ * transaction and under the vehicle lock (src/vehicles/fleet-repository.ts); an owner's purchase
+ * (./packs.ts) and the packs a SIM order grants (src/sims) are written here too.
  */
 
 type Db = Pick<Pool | PoolClient, 'query'>;
@@ -69,11 +70,11 @@ export interface NewPackInstance {
   createdAt: Date;
 }
 
-/** Inserts a full pack; with `skipExisting`, an instance for the same (vin, external order id) is kept and null is returned. */
-export async function insertPackInstance(client: Db, pack: NewPackInstance, options: { skipExisting?: boolean } = {}): Promise<PackInstanceRow | null> {
+/** Inserts a purchased pack, full. */
+export async function insertPackInstance(client: Db, pack: NewPackInstance): Promise<PackInstanceRow | null> {
   const { rows } = await client.query(
     `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
-     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) ${options.skipExisting ? 'ON CONFLICT (vin, external_order_id) DO NOTHING' : ''} RETURNING *`,
+     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) RETURNING *`,
     [pack.vin, pack.packId, pack.purchasedAt, pack.expiresAt, pack.sizeBytes.toString(), pack.externalOrderId, pack.requestDigest, pack.createdAt],
   );
   return parseFirstRow(PackInstanceRowSchema, rows, 'new pack instance');
@@ -94,4 +95,39 @@ export async function vinsWithPacksExpiring(db: Db, fromMs: number, toMs: number
 /** Does any vehicle hold (or has held) a pack of this catalog product? */
 export async function packProductReferenced(db: Db, packId: string): Promise<boolean> {
   return (await db.query('SELECT 1 FROM pack_instances WHERE pack_id = $1 LIMIT 1', [packId])).rows.length > 0;
+}
+
+/**
+ * Packs granted to a vehicle by something else than an owner's purchase: the plan and monthly packs of a
+ * SIM order (DESIGN 6, src/sims). In the caller's transaction; idempotent per (vin, externalOrderId) like
+ * a purchase.
+ */
+export interface GrantedPack {
+  vin: string;
+  packId: string;
+  purchasedAt: Date;
+  expiresAt: Date;
+  sizeBytes: bigint;
+  /** unique per vehicle: a second grant under the same id is no grant */
+  externalOrderId: string;
+  /** what granted it (`sim-plan`, `sim-monthly`), in the purchase's digest column */
+  grantedBy: string;
+  createdAt: Date;
+}
+
+/** Inserts the pack instance; its id, or null when one with this externalOrderId already exists. */
+export async function insertGrantedPack(client: PoolClient, g: GrantedPack): Promise<string | null> {
+  const { rows } = await client.query(
+    `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
+     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) ON CONFLICT (vin, external_order_id) DO NOTHING RETURNING id`,
+    [g.vin, g.packId, g.purchasedAt, g.expiresAt, g.sizeBytes.toString(), g.externalOrderId, g.grantedBy, g.createdAt],
+  );
+  return parseFirstRow(z.object({ id: z.string() }), rows, 'granted pack')?.id ?? null;
+}
+
+/** What is left of these pack instances expires at `at` (a refund takes its packs back). Returns the VINs touched. */
+export async function expirePacks(client: PoolClient, ids: readonly string[], at: Date): Promise<string[]> {
+  if (ids.length === 0) return [];
+  const { rows } = await client.query('UPDATE pack_instances SET expires_at = $2 WHERE id = ANY($1::bigint[]) AND expires_at > $2 RETURNING vin', [ids, at]);
+  return [...new Set(parseRows(z.object({ vin: z.string() }), rows, 'expired packs').map((r) => r.vin))];
 }

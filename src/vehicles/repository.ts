@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Pool } from '../shared/db/pool.js';
+import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { isUniqueViolation, pgErrorField, withTransaction } from '../shared/db/pool.js';
 import { parseFirstRow } from '../shared/db/rows.js';
 import { conflict } from '../shared/errors.js';
@@ -26,7 +26,15 @@ function oneVehicle(rows: readonly unknown[], query: string): VehicleRow | null 
   return parseFirstRow(VehicleRowSchema, rows, query);
 }
 
-export function createVehicleRepository(pool: Pool) {
+export interface VehicleRepositoryOptions {
+  /**
+   * Is the ICCID held by a merchant (a card of src/sims)? Asked under the ICCID lock, in the registration's
+   * transaction; the composition root wires it, so this folder knows nothing of `sims`.
+   */
+  cardHeld(client: PoolClient, iccid: string): Promise<boolean>;
+}
+
+export function createVehicleRepository(pool: Pool, options: VehicleRepositoryOptions) {
   return {
     /**
      * Registration binds the card at production (DESIGN 6): an ICCID already bound to a vehicle, or already
@@ -38,8 +46,7 @@ export function createVehicleRepository(pool: Pool) {
       try {
         return await withTransaction(pool, async (client) => {
           await lockIccids(client, [vehicle.iccid]);
-          const held = await client.query('SELECT 1 FROM sims WHERE iccid = $1', [vehicle.iccid]);
-          if (held.rowCount) throw conflict('DUPLICATE_ICCID', `ICCID ${vehicle.iccid} is already on the platform as a merchant's card; a vehicle card is bound at production, before the admin assigns it to a merchant`);
+          if (await options.cardHeld(client, vehicle.iccid)) throw conflict('DUPLICATE_ICCID', `ICCID ${vehicle.iccid} is already on the platform as a merchant's card; a vehicle card is bound at production, before the admin assigns it to a merchant`);
           const { rows } = await client.query(
             `INSERT INTO vehicles (vin, iccid, automaker, model, activated_at, secret_iterations, secret_salt, secret_hash, broker_secret_salt, broker_secret_hash, secret_rotated_at, created_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING ${columns}`,

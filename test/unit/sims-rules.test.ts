@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
-import { computeSettlement, type SettlementLine } from '../../src/merchants/settlement.js';
+import { computeSettlement, type SettlementLine } from '../../src/sims/settlement.js';
 import { cardControlChanges } from '../../src/sims/controls.js';
 import { validateImportRows } from '../../src/sims/import-rows.js';
 import { formatMinor, toMinor } from '../../src/shared/money.js';

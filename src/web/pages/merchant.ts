@@ -1,5 +1,5 @@
 import type { InvoiceView } from '../../einvoice/schemas.js';
-import type { SettlementTotals } from '../../merchants/settlement.js';
+import type { SettlementTotals } from '../../sims/settlement.js';
 import type { MaskedSubject } from '../../realname/schemas.js';
 import { SIM_STATES, type SimState } from '../../sims/state-machine.js';
 import type { OrderView, SimEventView, SimView } from '../../sims/schemas.js';

@@ -1,5 +1,6 @@
 import type { Pool } from '../shared/db/pool.js';
 import { formatMinor, toMinor } from '../shared/money.js';
+import { settlementLines } from './repository.js';
 
 /**
  * The monthly settlement statement of a merchant (DESIGN 6), billing timezone:
@@ -43,10 +44,6 @@ export function computeSettlement(orders: readonly SettlementLine[], refunds: re
 
 /** Reads the month's lines ([fromMs, toMs) = the month in the billing timezone) and totals them. */
 export async function merchantSettlement(pool: Pool, merchantId: string, fromMs: number, toMs: number): Promise<SettlementTotals> {
-  const range = [merchantId, new Date(fromMs), new Date(toMs)];
-  const [orders, refunds] = await Promise.all([
-    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND created_at >= $2 AND created_at < $3', range),
-    pool.query<SettlementLine>('SELECT retail::text AS retail, wholesale::text AS wholesale FROM sim_orders WHERE merchant_id = $1 AND refunded_at >= $2 AND refunded_at < $3', range),
-  ]);
-  return computeSettlement(orders.rows, refunds.rows);
+  const { orders, refunds } = await settlementLines(pool, merchantId, fromMs, toMs);
+  return computeSettlement(orders, refunds);
 }

@@ -1,54 +1,19 @@
-import type { Logger } from 'pino';
-import type { Principal } from '../api/auth.js';
 import { reevaluateFunding } from '../controls/funding.js';
 import { applyControlChanges, type OutboxEntry } from '../controls/repository.js';
-import type { EinvoiceService } from '../einvoice/service.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
-import type { MerchantRepository } from '../merchants/repository.js';
-import type { SubjectStore } from '../realname/subjects.js';
-import type { RealNameProvider } from '../realname/provider.js';
-import type { Clock } from '../shared/clock.js';
-import type { Pool, PoolClient } from '../shared/db/pool.js';
-import { notFound, unauthorized, forbidden } from '../shared/errors.js';
-import type { PiiVault } from '../shared/pii.js';
+import type { PoolClient } from '../shared/db/pool.js';
 import { BYTES_PER_MIB } from '../shared/money.js';
 import { daysToMs, formatInstant, monthOf, nextMonth, startOfMonth } from '../shared/time.js';
+import { lockVehicle } from '../vehicles/card-repository.js';
+import { expirePacks, insertGrantedPack } from '../vehicles/packs-repository.js';
 import { cardControlChanges } from './controls.js';
-import { findSim, monthlyPackOrder, type OrderRow, type SimRow } from './repository.js';
+import type { SimDeps } from './deps.js';
+import { findSim, insertPackGrant, monthlyPackOrder, packsGrantedBy, type OrderRow, type SimRow } from './repository.js';
 
-/** What every SIM service needs; built once by the module (src/sims/module.ts). */
-export interface SimDeps {
-  pool: Pool;
-  runtime: () => CatalogRuntime;
-  clock: Clock;
-  outbox: { send(entries: readonly OutboxEntry[]): Promise<void> };
-  vault: PiiVault;
-  subjects: SubjectStore;
-  merchants: MerchantRepository;
-  einvoices: EinvoiceService;
-  realName: () => RealNameProvider;
-  logger: Logger;
-}
-
-/** Who acts (for the audit trail) and what they may see: a merchant key sees only its own cards. */
-export interface Caller {
-  actor: string;
-  /** null: the admin, every merchant */
-  merchantId: string | null;
-}
-
-export function callerOf(principal: Principal | null): Caller {
-  if (!principal) throw unauthorized();
-  if (principal.kind === 'admin') return { actor: 'admin', merchantId: null };
-  if (principal.kind === 'merchant') return { actor: `merchant:${principal.merchantId}/key:${principal.keyId}`, merchantId: principal.merchantId };
-  throw forbidden();
-}
-
-/** DESIGN 5: a card of another merchant is 404, exactly like a card that does not exist. */
-export function requireInScope(sim: SimRow | null, caller: Caller, iccid: string): SimRow {
-  if (!sim || (caller.merchantId !== null && sim.merchant_id !== caller.merchantId)) throw notFound(`SIM ${iccid}`);
-  return sim;
-}
+/**
+ * What a card does to its vehicle (DESIGN 6), inside the caller's transaction: the packs its plans grant,
+ * taken back by a refund, and the control reasons of src/sims/controls.ts.
+ */
 
 export const formatAtFor = (runtime: CatalogRuntime) => (ms: number) => formatInstant(ms, runtime.timezone);
 
@@ -113,25 +78,24 @@ async function insertGrant(
   client: PoolClient,
   g: { vin: string; iccid: string; orderId: string; packId: string; sizeBytes: bigint; purchasedAtMs: number; expiresAtMs: number; externalOrderId: string; kind: 'plan' | 'monthly'; month: string | null; nowMs: number },
 ): Promise<boolean> {
-  const { rows } = await client.query<{ id: string }>(
-    `INSERT INTO pack_instances (vin, pack_id, purchased_at, expires_at, size_bytes, balance_bytes, external_order_id, request_digest, created_at)
-     VALUES ($1, $2, $3, $4, $5, $5, $6, $7, $8) ON CONFLICT (vin, external_order_id) DO NOTHING RETURNING id`,
-    [g.vin, g.packId, new Date(g.purchasedAtMs), new Date(g.expiresAtMs), g.sizeBytes.toString(), g.externalOrderId, `sim-${g.kind}`, new Date(g.nowMs)],
-  );
-  const id = rows[0]?.id;
-  if (id === undefined) return false;
-  await client.query('INSERT INTO sim_pack_grants (pack_instance_id, iccid, order_id, kind, month) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING', [id, g.iccid, g.orderId, g.kind, g.month]);
+  const id = await insertGrantedPack(client, {
+    vin: g.vin,
+    packId: g.packId,
+    purchasedAt: new Date(g.purchasedAtMs),
+    expiresAt: new Date(g.expiresAtMs),
+    sizeBytes: g.sizeBytes,
+    externalOrderId: g.externalOrderId,
+    grantedBy: `sim-${g.kind}`,
+    createdAt: new Date(g.nowMs),
+  });
+  if (id === null) return false;
+  await insertPackGrant(client, { packInstanceId: id, iccid: g.iccid, orderId: g.orderId, kind: g.kind, month: g.month });
   return true;
 }
 
 /** A refund takes back the packs its order granted: what is left of them expires now. Returns the VINs touched. */
 export async function expireGrantedPacks(client: PoolClient, orderId: string, nowMs: number): Promise<string[]> {
-  const { rows } = await client.query<{ vin: string }>(
-    `UPDATE pack_instances p SET expires_at = $2 FROM sim_pack_grants g
-      WHERE g.pack_instance_id = p.id AND g.order_id = $1 AND p.expires_at > $2 RETURNING p.vin`,
-    [orderId, new Date(nowMs)],
-  );
-  return [...new Set(rows.map((r) => r.vin))];
+  return expirePacks(client, await packsGrantedBy(client, orderId), new Date(nowMs));
 }
 
 /**
@@ -146,7 +110,7 @@ export async function applyCardEffects(client: PoolClient, deps: SimDeps, iccid:
   const outbox: OutboxEntry[] = [];
   const fundingVins = new Set(touchedVins);
   if (sim?.vin) {
-    await client.query('SELECT 1 FROM vehicles WHERE vin = $1 FOR NO KEY UPDATE', [sim.vin]);
+    await lockVehicle(client, sim.vin);
     if (await grantMonthlyPack(client, deps, sim, nowMs)) fundingVins.add(sim.vin);
   }
   if (fundingVins.size > 0) outbox.push(...(await reevaluateFunding(client, runtime, [...fundingVins], nowMs)));
