@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { normalizeHost } from '../shared/host.js';
 import { parseIp } from '../shared/ip.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
+import type { RecordFields } from '../ledger/records.js';
 import { integerMessage, isMarker, readInteger, showValue } from './json-numbers.js';
 
 /**
@@ -33,29 +34,18 @@ export const MIN_LINK_SPAN_MS = 60_000;
 export type Proto = 'tcp' | 'udp' | 'icmp' | 'other';
 export type Iface = 'tbox' | 'hotspot';
 
-/** One usage record, validated and normalised, ready for classify → allocate → ledger. */
-export interface UsageRecord {
-  seq: number;
-  /** epoch ms */
-  startMs: number;
-  /** epoch ms */
-  endMs: number;
-  up: bigint;
-  down: bigint;
-  /**
-   * Normalised per DESIGN 4.1; when normalisation fails, the trimmed text as sent (so two different bad
-   * hosts stay different for the duplicate comparison) with `hostMatchable` false. null when absent.
-   */
-  host: string | null;
+/**
+ * One usage record, validated and normalised, ready for classify → allocate → ledger: the ledger's record
+ * fields (src/ledger/records.ts: instants as epoch ms; `host` normalised per DESIGN 4.1 or, when that
+ * fails, the trimmed text as sent, so two different bad hosts stay different for the duplicate comparison;
+ * `ip` canonical, RFC 5952 with `::ffff:a.b.c.d` as the IPv4 address; `pkg` absent is null, "" is kept:
+ * DESIGN 3.2, absent ≠ empty), with the protocol and interface narrowed to their values.
+ */
+export interface UsageRecord extends RecordFields {
   /** false when `host` is absent or failed normalisation: it matches no host rule */
   hostMatchable: boolean;
-  /** canonical text (RFC 5952; `::ffff:a.b.c.d` as the IPv4 address) */
-  ip: string | null;
-  port: number | null;
   proto: Proto | null;
   iface: Iface;
-  /** absent is null; an empty string is kept as "" (DESIGN 3.2: absent ≠ empty) */
-  pkg: string | null;
 }
 
 export interface AcceptedRecord {
