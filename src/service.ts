@@ -43,6 +43,7 @@ import { deadLetterRoutes } from './ledger/dead-letter-routes.js';
 import { createSimModule } from './sims/module.js';
 import { webRoutes } from './web/routes.js';
 import { createTimeseriesExporter } from './timeseries/index.js';
+import { createAssuranceModule } from './assurance/module.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -236,6 +237,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const sims = createSimModule({ pool, runtime: () => runtime, clock, outbox, logger, apiKeys, config, piiKey: secrets.piiKey, piiKeyPrevious: secrets.piiKeyPrevious });
     await sims.start();
     cleanups.push(() => sims.stop());
+    const assurance = createAssuranceModule({ pool, clock, config, metrics, catalog: () => loaded.catalog });
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
@@ -262,6 +264,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
+        (api) => assurance.routes(api),
         (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
