@@ -1,4 +1,11 @@
+import { execFile } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import t from 'tap';
+import { PROJECT_ROOT } from '../../src/shared/paths.js';
+import { createTestDatabase } from '../helpers/database.js';
 import { makeIccid } from '../helpers/fixtures.js';
 import { manualClock, startTestService, TEST_ADMIN_TOKEN } from '../helpers/service.js';
 
@@ -6,7 +13,8 @@ import { manualClock, startTestService, TEST_ADMIN_TOKEN } from '../helpers/serv
 // ?partial=true, idempotent per (file id, line), corrections audited, every bad line reported by number.
 
 const clock = manualClock(Date.parse('2026-11-20T12:00:00+08:00'));
-const svc = await startTestService(t, {}, clock);
+const databaseUrl = await createTestDatabase(t);
+const svc = await startTestService(t, { DATABASE_URL: databaseUrl }, clock);
 const A = makeIccid(901);
 const B = makeIccid(902);
 const HEADER = 'iccid,date,bytes,uplink_bytes,downlink_bytes,apn,rating_group';
@@ -139,4 +147,25 @@ t.test('hostile bodies: huge lines, no header, not UTF-8, wrong type, wrong call
   t.equal((await svc.request('GET', '/v1/reconciliation?month=2026-12')).status, 422, 'a month not yet started');
   t.equal((await svc.request('GET', '/v1/reconciliation/cards/123?month=2026-11')).status, 422);
   t.equal((await svc.request('GET', '/v1/reconciliation?month=2026-11', { token: null })).status, 401);
+});
+
+t.test('npm run import-carrier-usage imports a file into the same database, with the same rules', async (t) => {
+  const file = path.join(tmpdir(), `carrier-${process.pid}.csv`);
+  t.teardown(() => import('node:fs/promises').then((fs) => fs.rm(file, { force: true })));
+  await writeFile(file, `iccid,date,bytes\n${B},2026-11-05,4242\n`);
+  const run = (args: string[]) =>
+    promisify(execFile)(process.execPath, ['--import=tsx', path.join(PROJECT_ROOT, 'src/tools/import-carrier-usage.ts'), ...args], { cwd: PROJECT_ROOT, env: { PATH: process.env.PATH ?? '', DATABASE_URL: databaseUrl, LOG_LEVEL: 'warn' } }).then(
+      (r) => ({ code: 0, stdout: r.stdout }),
+      (e: { code: number; stdout: string }) => ({ code: e.code, stdout: e.stdout }),
+    );
+  const first = await run([file, '--file-id', 'cli-1']);
+  t.equal(first.code, 0, first.stdout);
+  t.match(JSON.parse(first.stdout), { fileId: 'cli-1', applied: 1 });
+  t.match(JSON.parse((await run([file, '--file-id', 'cli-1'])).stdout), { duplicate: true });
+  t.same((await figures()).filter((f) => f.day === '2026-11-05'), [{ iccid: B, day: '2026-11-05', bytes: '4242' }]);
+  await writeFile(file, `iccid,date,bytes\n${B},2026-11-05,x\n`);
+  const bad = await run([file]);
+  t.equal(bad.code, 65, 'bad lines: exit 65, nothing applied');
+  t.match(JSON.parse(bad.stdout).rejected, [{ line: 2, code: 'INVALID_BYTES' }]);
+  t.equal((await run([])).code, 64);
 });
