@@ -197,7 +197,7 @@ export type RawLine = { line: number; bytes: Buffer; tooLong: false } | { line: 
  * a longer line is skipped and the line reported as too long. A trailing CR is dropped; so is a final empty
  * line.
  */
-export async function* splitLines(source: AsyncIterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<RawLine> {
+export async function* splitLines(source: AsyncIterable<Buffer | string> | Iterable<Buffer | string>, maxLineBytes = MAX_LINE_BYTES): AsyncGenerator<RawLine> {
   let parts: Buffer[] = [];
   let held = 0;
   let tooLong = false;
