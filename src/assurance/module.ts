@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import type { Pool } from '../shared/db/pool.js';
+import { createBreakageReport } from './breakage-report.js';
 import { createAssuranceMetrics } from './metrics.js';
 import { percentToBasisPoints } from './reconcile.js';
 import { createReconciliation } from './reconciliation.js';
@@ -29,9 +30,11 @@ export function createAssuranceModule(deps: AssuranceDeps) {
     tolerancePercent: deps.config.RECONCILE_TOLERANCE_PERCENT,
     onGap: (month, unexplainedBytes, gapBytes) => metrics.setGap(month, unexplainedBytes, gapBytes),
   });
+  const breakage = createBreakageReport({ pool: deps.pool, clock: deps.clock, catalog: deps.catalog });
   return {
     imports,
     reconciliation,
-    routes: (app: FastifyZodInstance) => assuranceRoutes(app, { imports, reconciliation }),
+    breakage,
+    routes: (app: FastifyZodInstance) => assuranceRoutes(app, { imports, reconciliation, breakage }),
   };
 }

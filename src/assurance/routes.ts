@@ -6,12 +6,14 @@ import { ErrorSchema, IccidSchema, LimitSchema, MonthSchema } from '../api/schem
 import type { FastifyZodInstance } from '../api/types.js';
 import { AppError, invalid } from '../shared/errors.js';
 import { importCarrierUsage, ImportRejected, type ImportDeps } from './import-carrier-usage.js';
+import { breakageCsv, type BreakageReport } from './breakage-report.js';
 import { cardDaysCsv, type ReconciliationService } from './reconciliation.js';
-import { CardReconciliationSchema, ImportErrorSchema, ImportReplySchema, ReconciliationSchema } from './schemas.js';
+import { BreakageSchema, CardReconciliationSchema, ImportErrorSchema, ImportReplySchema, ReconciliationSchema } from './schemas.js';
 
 export interface AssuranceRouteDeps {
   imports: ImportDeps;
   reconciliation: ReconciliationService;
+  breakage: BreakageReport;
 }
 
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
@@ -80,5 +82,26 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
     config: { audience: ['admin'] },
     schema: { tags: ['assurance'], summary: 'One card, day by day', params: z.object({ iccid: IccidSchema }), querystring: MonthQuery, response: { 200: CardReconciliationSchema, ...errors } },
     handler: async (request) => deps.reconciliation.card(request.query.month, request.params.iccid),
+  });
+
+  app.get('/v1/breakage', {
+    config: { audience: ['admin'] },
+    schema: {
+      tags: ['assurance'],
+      summary: 'Pack breakage for a month (billing timezone): per pack product, packs sold, and of the packs that expired in the month the bytes used, the bytes unused and the revenue of the unused part (pro rata of the tax-inclusive price)',
+      querystring: MonthQuery,
+      response: { 200: BreakageSchema, ...errors },
+    },
+    handler: async (request) => deps.breakage.month(request.query.month),
+  });
+
+  app.get('/v1/breakage.csv', {
+    config: { audience: ['admin'] },
+    schema: { tags: ['assurance'], summary: 'Pack breakage as CSV', querystring: MonthQuery },
+    handler: async (request, reply) => {
+      const report = await deps.breakage.month(request.query.month);
+      reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="breakage-${request.query.month}.csv"`);
+      return reply.send(Readable.from(breakageCsv(report)));
+    },
   });
 }

@@ -28,7 +28,7 @@ if (swap.status !== 200) throw new Error(`swap: ${JSON.stringify(swap.body)}`);
 clock.set(Date.parse('2026-12-03T10:00:00+08:00'));
 
 const cars = [under!, silent!, lent!, swapped!, corrected!, clean!];
-const bindings: SimBinding[] = cars.flatMap((car) =>
+const bindings: SimBinding[] = cars.flatMap((car): SimBinding[] =>
   car === swapped ? [{ vin: car.vin, iccid: car.iccid, from: null, to: SWAP_AT }, { vin: car.vin, iccid: newCard, from: SWAP_AT, to: null }] : [{ vin: car.vin, iccid: car.iccid, from: null, to: null }],
 );
 const traffic = await loadCatalogTraffic(path.join(PROJECT_ROOT, 'sponsors'));

@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import t from 'tap';
+import { computeBreakage, unusedRevenueMinor } from '../../src/assurance/breakage.js';
 import { parseHeader, parseLine, splitFields, splitLines } from '../../src/assurance/carrier-csv.js';
 import { allowedGap, classify, largestDiscrepancies, percentToBasisPoints, reconcile, summarize, unexplainedBytes, type Tolerance } from '../../src/assurance/reconcile.js';
 
@@ -86,4 +87,19 @@ t.test('header and line rules', async (t) => {
   t.match(parseLine(header.header, 2, '89860012345678901238,2026-11-01,10,x', '2026-11-30'), { ok: true, value: { iccid: '89860012345678901238', day: '2026-11-01', bytes: 10n } });
   t.match(parseLine(header.header, 2, '89860012345678901238,2026-11-01,10', '2026-11-30'), { ok: false, error: { code: 'WRONG_FIELD_COUNT' } });
   t.match(parseHeader('iccid,iccid,date,bytes'), { ok: false });
+});
+
+t.test('property: the unused revenue is the exact pro rata, rounded once', async () => {
+  fc.assert(
+    fc.property(fc.bigInt({ min: 0n, max: 100_000n }), fc.array(fc.record({ size: fc.bigInt({ min: 1n, max: 2n ** 34n }), frac: fc.double({ min: 0, max: 1, noNaN: true }) }), { maxLength: 5 }), (price, raw) => {
+      const groups = raw.map((g) => ({ sizeBytes: g.size, unusedBytes: (g.size * BigInt(Math.floor(g.frac * 1000))) / 1000n }));
+      const got = unusedRevenueMinor(price, groups);
+      // got − 1/2 ≤ Σ price·u/s < got + 1/2, checked with a common denominator
+      const den = groups.reduce((a, g) => a * g.sizeBytes, 1n);
+      const num = groups.reduce((a, g) => a + (price * g.unusedBytes * den) / g.sizeBytes, 0n);
+      return 2n * num >= (2n * got - 1n) * den && 2n * num < (2n * got + 1n) * den;
+    }),
+  );
+  const [line] = computeBreakage([{ id: 'p', price: '30.00', sizeBytes: 10n }], [], [{ pack: 'p', sizeBytes: 10n, packs: 3, bytes: 30n, unusedBytes: 5n }]);
+  if (line?.expired.unusedRevenueMinor !== 1500n || line.expired.bytesUsed !== 25n) throw new Error('30.00 × 5/10 is 15.00');
 });
