@@ -4,6 +4,7 @@ import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import type { Config } from '../shared/config.js';
 import type { Pool } from '../shared/db/pool.js';
+import { createAbuseSignals } from './abuse-signals.js';
 import { createBreakageReport } from './breakage-report.js';
 import { createAssuranceMetrics } from './metrics.js';
 import { percentToBasisPoints } from './reconcile.js';
@@ -31,10 +32,12 @@ export function createAssuranceModule(deps: AssuranceDeps) {
     onGap: (month, unexplainedBytes, gapBytes) => metrics.setGap(month, unexplainedBytes, gapBytes),
   });
   const breakage = createBreakageReport({ pool: deps.pool, clock: deps.clock, catalog: deps.catalog });
+  const signals = createAbuseSignals({ pool: deps.pool, clock: deps.clock, catalog: deps.catalog });
   return {
     imports,
     reconciliation,
     breakage,
-    routes: (app: FastifyZodInstance) => assuranceRoutes(app, { imports, reconciliation, breakage }),
+    signals,
+    routes: (app: FastifyZodInstance) => assuranceRoutes(app, { imports, reconciliation, breakage, signals, catalog: deps.catalog }),
   };
 }

@@ -2,18 +2,22 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorSchema, IccidSchema, LimitSchema, MonthSchema } from '../api/schemas.js';
+import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, MonthSchema } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
-import { AppError, invalid } from '../shared/errors.js';
+import type { Catalog } from '../catalog/index.js';
+import { AppError, invalid, notFound } from '../shared/errors.js';
 import { importCarrierUsage, ImportRejected, type ImportDeps } from './import-carrier-usage.js';
+import type { AbuseSignals } from './abuse-signals.js';
 import { breakageCsv, type BreakageReport } from './breakage-report.js';
 import { cardDaysCsv, type ReconciliationService } from './reconciliation.js';
-import { BreakageSchema, CardReconciliationSchema, ImportErrorSchema, ImportReplySchema, ReconciliationSchema } from './schemas.js';
+import { BreakageSchema, CardReconciliationSchema, SignalsSchema, ImportErrorSchema, ImportReplySchema, ReconciliationSchema } from './schemas.js';
 
 export interface AssuranceRouteDeps {
   imports: ImportDeps;
   reconciliation: ReconciliationService;
   breakage: BreakageReport;
+  signals: AbuseSignals;
+  catalog(): Catalog;
 }
 
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema };
@@ -102,6 +106,21 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
       const report = await deps.breakage.month(request.query.month);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="breakage-${request.query.month}.csv"`);
       return reply.send(Readable.from(breakageCsv(report)));
+    },
+  });
+
+  app.get('/v1/abuse-signals', {
+    config: { audience: ['admin'] },
+    schema: { tags: ['assurance'], summary: 'Zero-rating abuse signals of a month (billing timezone), each with its evidence; never billed', querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
+    handler: async (request) => deps.signals.month(request.query.month),
+  });
+
+  app.get('/v1/sponsors/:id/abuse-signals', {
+    config: { audience: ['admin', 'sponsor'] },
+    schema: { tags: ['assurance'], summary: 'The abuse signals that touch the sponsor’s apps', params: z.object({ id: IdSchema }), querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
+    handler: async (request) => {
+      if (!deps.catalog().sponsors.some((s) => s.id === request.params.id)) throw notFound(`sponsor ${request.params.id}`);
+      return deps.signals.month(request.query.month, request.params.id);
     },
   });
 }
