@@ -28,6 +28,7 @@ import { capUtilisation, createTopVehiclesCache, ingestHealth } from './dashboar
 import { isLanguage, languageFromAcceptLanguage, translator, type Language, type MessageKey } from './i18n.js';
 import { invoiceLinesCsv, invoiceVehicleUsageCsv } from '../billing/invoice-csv.js';
 import { merchantPages } from './merchant-routes.js';
+import { assurancePages, type AssurancePageDeps } from './assurance-routes.js';
 import type { MerchantReaders } from './merchant-query.js';
 import { adminPage, deadLettersPage } from './pages/admin.js';
 import { dashboardPage, type DailySeries } from './pages/dashboard.js';
@@ -61,6 +62,8 @@ export interface WebDeps {
    * merchant keys cannot sign in and the admin view lists no merchants.
    */
   merchantPortal?: MerchantReaders | undefined;
+  /** Revenue assurance (issue 13): the operator's reconciliation, breakage and abuse-signal pages. */
+  assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
 }
 
 declare module 'fastify' {
@@ -404,6 +407,10 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
 
   if (deps.merchantPortal) {
     merchantPages(web, { context, requireSession, sendPage }, { pool: deps.pool, readers: deps.merchantPortal, clock: deps.clock, timezone, currency: () => deps.catalog().billing.currency });
+  }
+
+  if (deps.assurance) {
+    assurancePages(web, { context, requireSession, sendPage }, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
 
   // ---- admin pages ------------------------------------------------------------------------------------

@@ -1,5 +1,6 @@
 import t from 'tap';
-import { manualClock, startTestService } from '../helpers/service.js';
+import { browserLike, dataAttributes, signIn } from '../browser/web-fixture.js';
+import { manualClock, startTestService, TEST_ADMIN_TOKEN } from '../helpers/service.js';
 
 // Issue 13, zero-rating abuse signals: each with its evidence, never billed; the operator sees them all, a
 // sponsor only those touching its apps (demo catalog: navigation → amap, 203.0.113.0/24; music → qqmusic,
@@ -61,4 +62,21 @@ t.test('a sponsor sees only the signals of its apps', async (t) => {
   t.equal((await svc.request('GET', '/v1/abuse-signals?month=2026-1')).status, 422);
   t.equal((await svc.request('GET', '/v1/abuse-signals?month=2027-01')).status, 422);
   t.equal((await svc.request('GET', '/v1/abuse-signals?month=2026-11', { token: null })).status, 401);
+});
+
+t.test('the pages: the operator sees all, a sponsor its own', async (t) => {
+  const web = browserLike(svc);
+  const admin = await signIn(web, TEST_ADMIN_TOKEN);
+  const all = await web('GET', '/app/admin/abuse-signals?month=2026-11', { cookie: admin });
+  t.equal(all.statusCode, 200);
+  t.same(dataAttributes(all.body, 'kind'), ['ip_outside_app_ranges', 'hotspot_on_sponsored_host', 'volume_outlier']);
+  const amap = await signIn(web, (await svc.request('POST', '/v1/sponsors/amap/keys')).body.key);
+  const own = await web('GET', '/app/sponsors/amap/abuse-signals?month=2026-11', { cookie: amap });
+  t.equal(own.statusCode, 200);
+  t.same(dataAttributes(own.body, 'vin'), [spoof.vin, heavy.vin]);
+  t.notMatch(own.body, tether.vin, 'nothing of another sponsor’s app');
+  t.equal((await web('GET', '/app/sponsors/qqmusic/abuse-signals?month=2026-11', { cookie: amap })).statusCode, 403);
+  t.equal((await web('GET', '/app/admin/abuse-signals?month=2026-11', { cookie: amap })).statusCode, 403);
+  t.equal((await web('GET', '/app/sponsors/nobody/abuse-signals?month=2026-11', { cookie: admin })).statusCode, 404);
+  t.equal((await web('GET', '/app/sponsors/amap/abuse-signals?month=nope', { cookie: amap })).statusCode, 422);
 });

@@ -1,4 +1,5 @@
 import t from 'tap';
+import { browserLike, dataAttributes, signIn } from '../browser/web-fixture.js';
 import { manualClock, startTestService, TEST_ADMIN_TOKEN } from '../helpers/service.js';
 
 // Issue 13, pack breakage: packs expiring partly used, exact to the byte and the cent. Demo catalog:
@@ -91,4 +92,18 @@ t.test('bad input and callers', async (t) => {
   t.equal((await svc.request('GET', '/v1/breakage?month=2026-11', { token: null })).status, 401);
   const key = await svc.request('POST', '/v1/sponsors/amap/keys');
   t.equal((await svc.request('GET', '/v1/breakage?month=2026-11', { token: key.body.key })).status, 403);
+});
+
+t.test('the operator page and its CSV', async (t) => {
+  const web = browserLike(svc);
+  const admin = await signIn(web, TEST_ADMIN_TOKEN);
+  const page = await web('GET', '/app/admin/breakage?month=2026-11', { cookie: admin });
+  t.equal(page.statusCode, 200);
+  t.same(dataAttributes(page.body, 'pack'), ['general-5g', 'hotspot-10g']);
+  t.same(dataAttributes(page.body, 'unused-revenue'), ['0.00', '56.98']);
+  const csv = await web('GET', '/app/admin/breakage.csv?month=2026-11', { cookie: admin });
+  t.equal(csv.statusCode, 200);
+  t.match(csv.body, /^pack,price,size_bytes/);
+  const key = (await svc.request('POST', '/v1/sponsors/amap/keys')).body.key;
+  t.equal((await web('GET', '/app/admin/breakage?month=2026-11', { cookie: await signIn(web, key) })).statusCode, 403);
 });

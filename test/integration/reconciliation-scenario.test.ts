@@ -4,6 +4,7 @@ import { simulateCarrier, groundTruth, type SimBinding } from '../../simulators/
 import { buildUsagePayload, loadCatalogTraffic, splitIntoMessages, type Flow, type SimRecord } from '../../simulators/fleet/index.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
 import { makeIccid } from '../helpers/fixtures.js';
+import { browserLike, dataAttributes, signIn } from '../browser/web-fixture.js';
 import { manualClock, startTestService, TEST_ADMIN_TOKEN } from '../helpers/service.js';
 
 // Issue 13: the carrier simulator writes three days of per-card files from the fleet's ground truth, with
@@ -123,4 +124,29 @@ t.test('the reconciliation finds exactly the injected faults', async (t) => {
 
   const metrics = await svc.service.app.inject({ method: 'GET', url: '/metrics' });
   t.match(metrics.body, new RegExp(`reconciliation_unexplained_bytes\\{month="2026-11"[^}]*\\} ${body.totals.all.unexplainedBytes}`), 'the gap is a Prometheus gauge');
+});
+
+t.test('the operator page shows the month, the daily gap chart and each card’s days', async (t) => {
+  const web = browserLike(svc);
+  const admin = await signIn(web, TEST_ADMIN_TOKEN);
+  const page = await web('GET', '/app/admin/reconciliation?month=2026-11', { cookie: admin });
+  t.equal(page.statusCode, 200);
+  t.same(dataAttributes(page.body, 'card-days'), ['14', '4', '0', '1', '0'], 'matched, under, over, carrier_only, ledger_only');
+  t.match(page.body, /id="daily-chart"/);
+  const chart = JSON.parse(/<script type="application\/json" id="daily-data">([^<]*)<\/script>/.exec(page.body)?.[1] ?? 'null');
+  t.same(chart?.days, ['2026-11-10', '2026-11-11', '2026-11-12'], 'the chart has the delivered days');
+  t.equal(dataAttributes(page.body, 'status').filter((s) => s !== 'matched').length >= 5, true);
+  const card = await web('GET', `/app/admin/reconciliation/cards/${under!.iccid}?month=2026-11`, { cookie: admin });
+  t.same(dataAttributes(card.body, 'status'), ['under', 'under', 'under']);
+  const csv = await web('GET', '/app/admin/reconciliation.csv?month=2026-11', { cookie: admin });
+  t.equal(csv.body.trim().split('\n').length, 20);
+  t.equal((await web('GET', '/app/admin/reconciliation?month=2026-13', { cookie: admin })).statusCode, 422);
+  t.equal((await web('GET', '/app/admin/reconciliation?month=2027-01', { cookie: admin })).statusCode, 422);
+  t.equal((await web('GET', '/app/admin/reconciliation/cards/nonsense?month=2026-11', { cookie: admin })).statusCode, 404);
+  const key = (await svc.request('POST', '/v1/sponsors/amap/keys')).body.key;
+  const sponsor = await signIn(web, key);
+  t.equal((await web('GET', '/app/admin/reconciliation?month=2026-11', { cookie: sponsor })).statusCode, 403, 'a sponsor never sees the reconciliation');
+  t.equal((await web('GET', '/app/admin/reconciliation?month=2026-11')).statusCode, 303, 'signed out → sign in');
+  const zh = await web('GET', '/app/admin/reconciliation?month=2026-11', { cookie: `${admin}; tbx_lang=zh-CN` });
+  t.match(zh.body, /运营商流量对账/, 'both languages');
 });
