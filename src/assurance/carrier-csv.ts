@@ -189,7 +189,7 @@ export function parseLine(header: CarrierHeader, line: number, text: string, lat
   return { ok: true, value: { line, iccid, day, bytes, uplinkBytes: up, downlinkBytes: down, apn, ratingGroup } };
 }
 
-/** A physical line of the file: its 1-based number and its bytes (without the line break), or too long. */
+/** A physical line of the file: its 1-based number and its bytes (without the line break; valid until the next line is asked for), or too long. */
 export type RawLine = { line: number; bytes: Buffer; tooLong: false } | { line: number; bytes: null; tooLong: true };
 
 /**
@@ -207,7 +207,8 @@ export async function* splitLines(source: AsyncIterable<Buffer | string> | Itera
     if (tooLong) return { line, bytes: null, tooLong: true };
     let bytes = parts.length === 1 ? parts[0]! : Buffer.concat(parts, held);
     if (bytes.length > 0 && bytes[bytes.length - 1] === 0x0d) bytes = bytes.subarray(0, bytes.length - 1);
-    return { line, bytes: Buffer.from(bytes), tooLong: false };
+    // A view into the input chunk, not a copy: the caller decodes it at once and keeps nothing of it.
+    return { line, bytes, tooLong: false };
   };
   for await (const input of source) {
     const chunk = typeof input === 'string' ? Buffer.from(input) : input;
