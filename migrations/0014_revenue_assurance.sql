@@ -56,5 +56,12 @@ CREATE TABLE carrier_usage_corrections (
 );
 CREATE INDEX carrier_usage_corrections_day ON carrier_usage_corrections (usage_day, iccid);
 
+-- billing.unreported: overage (issue 13): invoice lines of kind `unreported`.
+ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_kind_check;
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_kind_check CHECK (kind IN ('sponsored', 'overage', 'unreported'));
+
 -- Down Migration
+-- (fails while `unreported` invoice lines exist: invoices are never edited.)
+ALTER TABLE invoice_lines DROP CONSTRAINT invoice_lines_kind_check;
+ALTER TABLE invoice_lines ADD CONSTRAINT invoice_lines_kind_check CHECK (kind IN ('sponsored', 'overage'));
 DROP TABLE carrier_usage_corrections, carrier_usage_days, carrier_usage_lines, carrier_usage_files;

@@ -218,7 +218,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       cleanups.push(() => timeseries.stop());
     }
     const apiKeys = createApiKeyStore(pool, clock);
-    const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger });
+    const assurance = createAssuranceModule({ pool, clock, config, metrics, catalog: () => loaded.catalog });
+    const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger, unreported: assurance.unreported });
     const invoices = createInvoiceQueries(pool, () => runtime.timezone);
     const billingScheduler = startPeriodicJob('period-close', () => closer.closeDue(), 5 * 60_000, logger);
     cleanups.push(() => billingScheduler.stop());
@@ -237,7 +238,6 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     const sims = createSimModule({ pool, runtime: () => runtime, clock, outbox, logger, apiKeys, config, piiKey: secrets.piiKey, piiKeyPrevious: secrets.piiKeyPrevious });
     await sims.start();
     cleanups.push(() => sims.stop());
-    const assurance = createAssuranceModule({ pool, clock, config, metrics, catalog: () => loaded.catalog });
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,

@@ -10,6 +10,7 @@ import { createAssuranceMetrics } from './metrics.js';
 import { percentToBasisPoints } from './reconcile.js';
 import { createReconciliation } from './reconciliation.js';
 import { assuranceRoutes } from './routes.js';
+import { createUnreportedTotals } from './unreported.js';
 
 export interface AssuranceDeps {
   pool: Pool;
@@ -38,6 +39,8 @@ export function createAssuranceModule(deps: AssuranceDeps) {
     reconciliation,
     breakage,
     signals,
+    /** for the period close (`billing.unreported: overage`) */
+    unreported: createUnreportedTotals({ pool: deps.pool, catalog: deps.catalog, reconciliation, carrierTimezone: deps.config.CARRIER_TIMEZONE }),
     routes: (app: FastifyZodInstance) => assuranceRoutes(app, { imports, reconciliation, breakage, signals, catalog: deps.catalog }),
   };
 }

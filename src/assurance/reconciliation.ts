@@ -4,7 +4,7 @@ import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
 import { invalid } from '../shared/errors.js';
 import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
-import { cardBindingsOverlapping } from '../vehicles/card-history.js';
+import { cardBindingsOverlapping, type CardBinding } from '../vehicles/card-history.js';
 import { largestDiscrepancies, reconcile, summarize, type CardDay, type Tolerance } from './reconcile.js';
 import { carrierDays, corrections } from './repository.js';
 import type { CardDayJson, Reconciliation } from './schemas.js';
@@ -39,7 +39,7 @@ export function createReconciliation(deps: ReconciliationDeps) {
   }
 
   /** Every judged card-day of the month, read in one snapshot. */
-  async function cardDays(month: string, iccid?: string): Promise<{ cardDays: CardDay[]; corrections: Awaited<ReturnType<typeof corrections>> }> {
+  async function cardDays(month: string, iccid?: string): Promise<{ cardDays: CardDay[]; corrections: Awaited<ReturnType<typeof corrections>>; bindings: CardBinding[] }> {
     requireStarted(month);
     const range = monthRange(month, tz);
     return withTransaction(deps.pool, async (db) => {
@@ -49,7 +49,7 @@ export function createReconciliation(deps: ReconciliationDeps) {
       if (iccid !== undefined) bindings = bindings.filter((b) => b.iccid === iccid);
       const ledger = await ledgerBytesByCardDay(db, bindings, range.from, range.to, tz);
       const all = reconcile(carrier, ledger, deps.tolerance);
-      return { cardDays: iccid === undefined ? all : all.filter((cd) => cd.iccid === iccid), corrections: await corrections(db, range.fromDay, range.toDay) };
+      return { cardDays: iccid === undefined ? all : all.filter((cd) => cd.iccid === iccid), corrections: await corrections(db, range.fromDay, range.toDay), bindings };
     });
   }
 

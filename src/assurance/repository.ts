@@ -159,6 +159,12 @@ export async function carrierDays(db: Pool | PoolClient, fromDay: string, toDay:
   return parseRows(CarrierDaySchema, rows, 'carrier days');
 }
 
+/** The first month (carrier timezone) with a carrier figure, or null. */
+export async function firstCarrierMonth(db: Pool | PoolClient): Promise<string | null> {
+  const { rows } = await db.query<{ month: string | null }>(`SELECT to_char(min(usage_day), 'YYYY-MM') AS month FROM carrier_usage_days`);
+  return rows[0]?.month ?? null;
+}
+
 const CorrectionSchema = z.object({
   iccid: z.string(),
   day: z.string(),

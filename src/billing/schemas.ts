@@ -6,7 +6,8 @@ import { z } from 'zod';
  */
 
 /** DESIGN 4.3: the kind of a usage or invoice line. */
-export const LineKindSchema = z.enum(['sponsored', 'overage']);
+/** `unreported`: carrier bytes no record explains, invoiced when the catalog says `billing.unreported: overage` (issue 13). */
+export const LineKindSchema = z.enum(['sponsored', 'overage', 'unreported']);
 export type LineKind = z.output<typeof LineKindSchema>;
 
 const Money = z.string().meta({ example: '12.34', description: 'decimal string, 2 decimals' });
