@@ -3,8 +3,7 @@ import type { Catalog } from '../catalog/index.js';
 import { hostMatchedForeignPackage, hostMatchedOutsideRanges, volumeOutliers } from '../ledger/signal-queries.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
-import { invalid } from '../shared/errors.js';
-import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
+import { startedMonth } from './month.js';
 import type { Signal } from './schemas.js';
 
 /**
@@ -35,9 +34,7 @@ export function createAbuseSignals(deps: SignalDeps) {
     async month(month: string, sponsor?: string): Promise<{ month: string; signals: Signal[] }> {
       const catalog = deps.catalog();
       const tz = catalog.billing.timezone;
-      const from = startOfMonth(month, tz);
-      if (from > deps.clock.now()) throw invalid('month', `${month} has not started yet (it starts ${formatInstant(from, tz)})`);
-      const range = [new Date(from), new Date(startOfMonth(nextMonth(month), tz))] as const;
+      const { from, to } = startedMonth(month, tz, deps.clock.now());
       const sponsorsOf = new Map<string, string[]>();
       for (const s of catalog.sponsorships) sponsorsOf.set(s.app, [...new Set([...(sponsorsOf.get(s.app) ?? []), s.sponsor])].sort());
       const apps = [...sponsorsOf.keys()].filter((app) => sponsor === undefined || sponsorsOf.get(app)!.includes(sponsor)).sort();
@@ -47,9 +44,9 @@ export function createAbuseSignals(deps: SignalDeps) {
       const found = await withTransaction(deps.pool, async (db) => {
         await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
         return {
-          outside: await hostMatchedOutsideRanges(db, range[0], range[1], tz, ranges),
-          foreign: await hostMatchedForeignPackage(db, range[0], range[1], tz, packages),
-          outliers: await volumeOutliers(db, range[0], range[1], tz, apps, { factor: OUTLIER_FACTOR, floorBytes: OUTLIER_FLOOR_BYTES, minSamples: OUTLIER_MIN_SAMPLES }),
+          outside: await hostMatchedOutsideRanges(db, from, to, tz, ranges),
+          foreign: await hostMatchedForeignPackage(db, from, to, tz, packages),
+          outliers: await volumeOutliers(db, from, to, tz, apps, { factor: OUTLIER_FACTOR, floorBytes: OUTLIER_FLOOR_BYTES, minSamples: OUTLIER_MIN_SAMPLES }),
         };
       });
       const signals: Signal[] = [

@@ -2,11 +2,10 @@ import { jsonBytes } from '../billing/usage-query.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
-import { invalid } from '../shared/errors.js';
 import { BYTES_PER_MIB, formatMinor } from '../shared/money.js';
-import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
 import { packsExpiredBetween, packsPurchasedBetween } from '../vehicles/pack-breakage.js';
 import { computeBreakage } from './breakage.js';
+import { startedMonth } from './month.js';
 import type { Breakage } from './schemas.js';
 
 export interface BreakageDeps {
@@ -21,13 +20,11 @@ export function createBreakageReport(deps: BreakageDeps) {
     async month(month: string): Promise<Breakage> {
       const catalog = deps.catalog();
       const tz = catalog.billing.timezone;
-      const from = startOfMonth(month, tz);
       const now = deps.clock.now();
-      if (from > now) throw invalid('month', `${month} has not started yet (it starts ${formatInstant(from, tz)})`);
-      const to = new Date(startOfMonth(nextMonth(month), tz));
+      const { from, to } = startedMonth(month, tz, now);
       const { sold, expired } = await withTransaction(deps.pool, async (db) => {
         await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
-        return { sold: await packsPurchasedBetween(db, new Date(from), to), expired: await packsExpiredBetween(db, new Date(from), to, new Date(now)) };
+        return { sold: await packsPurchasedBetween(db, from, to), expired: await packsExpiredBetween(db, from, to, new Date(now)) };
       });
       const products = catalog.packs.map((p) => ({ id: p.id, price: p.price, sizeBytes: BigInt(p.sizeMiB) * BYTES_PER_MIB }));
       const figures = computeBreakage(products, sold, expired);

@@ -2,9 +2,9 @@ import { jsonBytes } from '../billing/usage-query.js';
 import { ledgerBytesByCardDay } from '../ledger/card-usage.js';
 import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
-import { invalid } from '../shared/errors.js';
-import { formatInstant, nextMonth, startOfMonth } from '../shared/time.js';
+import { formatInstant, nextMonth } from '../shared/time.js';
 import { cardBindingsOverlapping, type CardBinding } from '../vehicles/card-history.js';
+import { startedMonth } from './month.js';
 import { largestDiscrepancies, reconcile, summarize, type CardDay, type Tolerance } from './reconcile.js';
 import { carrierDays, corrections } from './repository.js';
 import type { CardDayJson, Reconciliation } from './schemas.js';
@@ -24,24 +24,15 @@ export function cardDayJson(cd: CardDay): CardDayJson {
   return { iccid: cd.iccid, day: cd.day, vins: cd.vins, carrierBytes: cd.carrierBytes === null ? null : jsonBytes(cd.carrierBytes), ledgerBytes: jsonBytes(cd.ledgerBytes), gapBytes: jsonBytes(cd.gapBytes), status: cd.status };
 }
 
-/** A month (carrier timezone) as its instants and its days. */
-function monthRange(month: string, timezone: string) {
-  return { from: new Date(startOfMonth(month, timezone)), to: new Date(startOfMonth(nextMonth(month), timezone)), fromDay: `${month}-01`, toDay: `${nextMonth(month)}-01` };
-}
 
 export function createReconciliation(deps: ReconciliationDeps) {
   const tz = deps.carrierTimezone;
   const tolerance = { percent: deps.tolerancePercent, floorBytes: jsonBytes(deps.tolerance.floorBytes) };
 
-  function requireStarted(month: string): void {
-    const start = startOfMonth(month, tz);
-    if (start > deps.clock.now()) throw invalid('month', `${month} has not started yet (it starts ${formatInstant(start, tz)})`);
-  }
-
   /** Every judged card-day of the month, read in one snapshot. */
   async function cardDays(month: string, iccid?: string): Promise<{ cardDays: CardDay[]; corrections: Awaited<ReturnType<typeof corrections>>; bindings: CardBinding[] }> {
-    requireStarted(month);
-    const range = monthRange(month, tz);
+    // The month's instants and its days (YYYY-MM-DD of the carrier timezone).
+    const range = { ...startedMonth(month, tz, deps.clock.now()), fromDay: `${month}-01`, toDay: `${nextMonth(month)}-01` };
     return withTransaction(deps.pool, async (db) => {
       await db.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY');
       const carrier = await carrierDays(db, range.fromDay, range.toDay);
