@@ -23,34 +23,36 @@ const DAY = (tz: string) => `to_char((r.start_at AT TIME ZONE ${tz})::date, 'YYY
 /** Classified by its host (DESIGN 4.1 steps 2–3), on the unit's own interface. */
 const HOST_MATCHED = `r.iface = 'tbox' AND (r.rule_id LIKE r.app || '/host/%' OR r.rule_id LIKE r.app || '/suffix/%')`;
 
-/** Host-matched records of the apps whose destination IP lies outside every CIDR the catalog lists for the app. */
-export async function hostMatchedOutsideRanges(db: Pool | PoolClient, from: Date, to: Date, timezone: string, ranges: ReadonlyMap<string, readonly string[]>): Promise<RecordGroup[]> {
-  if (ranges.size === 0) return [];
+/**
+ * Host-matched records of the apps, grouped per vehicle, app and day, whose `column` (ip, pkg) is set and
+ * falls outside the app's list in `allowed` (app → CIDRs or packages); up to 5 distinct values as samples.
+ */
+async function hostMatchedOutside(db: Pool | PoolClient, from: Date, to: Date, timezone: string, allowed: ReadonlyMap<string, readonly string[]>, column: 'ip' | 'pkg'): Promise<RecordGroup[]> {
+  if (allowed.size === 0) return [];
+  // The column and the test are chosen here from two constants, never from input.
+  const outside =
+    column === 'ip'
+      ? 'NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text($5::jsonb -> r.app) c WHERE r.ip::inet <<= c::cidr)'
+      : 'NOT (r.pkg = ANY(ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> r.app))))';
   const { rows } = await db.query(
     `SELECT r.vin, r.app, ${DAY('$4')} AS day, sum(r.up + r.down)::text AS bytes, count(*) AS records,
-            (array_agg(DISTINCT r.ip))[1:5] AS samples, (array_agg(DISTINCT r.host))[1:5] AS hosts
+            (array_agg(DISTINCT r.${column}))[1:5] AS samples, (array_agg(DISTINCT r.host))[1:5] AS hosts
        FROM usage_records r
-      WHERE r.start_at >= $1 AND r.start_at < $2 AND r.app = ANY($3::text[]) AND r.ip IS NOT NULL AND ${HOST_MATCHED}
-        AND NOT EXISTS (SELECT 1 FROM jsonb_array_elements_text($5::jsonb -> r.app) c WHERE r.ip::inet <<= c::cidr)
+      WHERE r.start_at >= $1 AND r.start_at < $2 AND r.app = ANY($3::text[]) AND r.${column} IS NOT NULL AND ${HOST_MATCHED} AND ${outside}
       GROUP BY 1, 2, 3 ORDER BY 3, 1, 2`,
-    [from, to, textArray([...ranges.keys()]), timezone, JSON.stringify(Object.fromEntries(ranges))],
+    [from, to, textArray([...allowed.keys()]), timezone, JSON.stringify(Object.fromEntries(allowed))],
   );
-  return parseRows(GroupSchema, rows, 'records outside app ranges');
+  return parseRows(GroupSchema, rows, `records outside the apps' ${column === 'ip' ? 'ranges' : 'packages'}`);
+}
+
+/** Host-matched records of the apps whose destination IP lies outside every CIDR the catalog lists for the app. */
+export function hostMatchedOutsideRanges(db: Pool | PoolClient, from: Date, to: Date, timezone: string, ranges: ReadonlyMap<string, readonly string[]>): Promise<RecordGroup[]> {
+  return hostMatchedOutside(db, from, to, timezone, ranges, 'ip');
 }
 
 /** Host-matched records of the apps opened by an in-car package that is not one of the app's (a tethered phone, a browser). */
-export async function hostMatchedForeignPackage(db: Pool | PoolClient, from: Date, to: Date, timezone: string, packages: ReadonlyMap<string, readonly string[]>): Promise<RecordGroup[]> {
-  if (packages.size === 0) return [];
-  const { rows } = await db.query(
-    `SELECT r.vin, r.app, ${DAY('$4')} AS day, sum(r.up + r.down)::text AS bytes, count(*) AS records,
-            (array_agg(DISTINCT r.pkg))[1:5] AS samples, (array_agg(DISTINCT r.host))[1:5] AS hosts
-       FROM usage_records r
-      WHERE r.start_at >= $1 AND r.start_at < $2 AND r.app = ANY($3::text[]) AND r.pkg IS NOT NULL AND ${HOST_MATCHED}
-        AND NOT (r.pkg = ANY(ARRAY(SELECT jsonb_array_elements_text($5::jsonb -> r.app))))
-      GROUP BY 1, 2, 3 ORDER BY 3, 1, 2`,
-    [from, to, textArray([...packages.keys()]), timezone, JSON.stringify(Object.fromEntries(packages))],
-  );
-  return parseRows(GroupSchema, rows, 'records of foreign packages');
+export function hostMatchedForeignPackage(db: Pool | PoolClient, from: Date, to: Date, timezone: string, packages: ReadonlyMap<string, readonly string[]>): Promise<RecordGroup[]> {
+  return hostMatchedOutside(db, from, to, timezone, packages, 'pkg');
 }
 
 const OutlierSchema = z.object({ vin: z.string(), app: z.string(), day: z.string(), bytes: z.string().transform(BigInt), records: z.coerce.number().int(), median: z.string().transform(BigInt), samples: z.coerce.number().int() });
