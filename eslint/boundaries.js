@@ -35,8 +35,8 @@ const LAYERS = {
   billing: ['api', 'allocate', 'catalog', 'ledger'],
   timeseries: ['ledger'],
   'sponsor-keys': ['api', 'catalog'],
-  tools: ['mqtt', 'vehicles'],
-  assurance: ['api', 'allocate', 'catalog', 'classify', 'ledger', 'vehicles', 'sims', 'billing'],
+  assurance: ['api', 'allocate', 'catalog', 'ledger', 'vehicles', 'billing'],
+  tools: ['mqtt', 'vehicles', 'assurance'],
 };
 
 /** Files (relative to src/) that must stay free of I/O. */

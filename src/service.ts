@@ -56,6 +56,7 @@ import { resolveProviders } from './providers.js';
 import { createPiiVault } from './shared/pii.js';
 import { webRoutes } from './web/routes.js';
 import { createTimeseriesExporter } from './timeseries/index.js';
+import { createAssuranceModule } from './assurance/module.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -231,7 +232,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       cleanups.push(() => timeseries.stop());
     }
     const apiKeys = createApiKeyStore(pool, clock);
-    const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger });
+    const assurance = createAssuranceModule({ pool, clock, config, metrics, catalog: () => loaded.catalog });
+    const closer = createPeriodCloser({ pool, catalog: () => loaded.catalog, catalogVersion: () => loaded.version, clock, logger, unreported: assurance.unreported });
     const invoices = createInvoiceQueries(pool, () => runtime.timezone);
     const billingScheduler = startPeriodicJob('period-close', () => closer.closeDue(), 5 * 60_000, logger);
     cleanups.push(() => billingScheduler.stop());
@@ -303,7 +305,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => usageRoutes(api, { pool, catalog: () => loaded.catalog, clock }),
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers })],
+        (api) => assurance.routes(api),
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());

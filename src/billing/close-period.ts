@@ -29,7 +29,14 @@ export function latestClosableMonth(nowMs: number, catalog: Catalog): string {
   return month;
 }
 
-export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; catalogVersion: () => string; clock: Clock; logger: Logger }) {
+/**
+ * Issue 13: the carrier bytes no record explains that `sponsor` pays as overage payer, per usage month ≤ `month`
+ * and price, as they stand now (totals, not increments): the close invoices the difference to what was
+ * invoiced before, rated cumulatively like any adjustment.
+ */
+export type UnreportedTotals = (sponsor: string, month: string) => Promise<Array<{ usageMonth: string; pricePerGiB: string; bytes: bigint }>>;
+
+export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; catalogVersion: () => string; clock: Clock; logger: Logger; unreported?: UnreportedTotals }) {
   const log = deps.logger.child({ component: 'billing' });
 
   /**
@@ -53,13 +60,19 @@ export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; c
       const invoiceId = idRows[0]!.id;
       const stamped = await stampAllocations(client, invoiceId, sponsor, month);
       const closedAt = new Date(nowMs);
-      if (stamped.length === 0) {
+      const usageKeys: Array<LineKey & { bytes: bigint }> = stamped.map((r) => ({ app: r.app, kind: r.kind, usageMonth: r.usageMonth, pricePerGiB: formatPricePerGiB(r.price), bytes: r.bytes }));
+      const unreported = catalog.billing.unreported === 'overage' && deps.unreported ? await deps.unreported(sponsor, month) : [];
+      const unreportedTotals = unreported.map((u) => ({ app: 'unreported', kind: 'unreported' as const, usageMonth: u.usageMonth, pricePerGiB: formatPricePerGiB(u.pricePerGiB), bytes: u.bytes }));
+      const prior = await priorTotals(client, sponsor, [...usageKeys, ...unreportedTotals]);
+      // What is still to invoice: the total now, less the bytes already invoiced for the key (negative after a
+      // carrier correction: a credit on this invoice).
+      const unreportedKeys = unreportedTotals.map((k) => ({ ...k, bytes: k.bytes - (prior.get(lineKeyOf(k))?.bytes ?? 0n) })).filter((k) => k.bytes !== 0n);
+      const keys = [...usageKeys, ...unreportedKeys];
+      if (keys.length === 0) {
         // DESIGN 5: a sponsor with no lines gets no invoice (and consumes no number).
         await client.query('INSERT INTO billing_periods (sponsor, month, closed_at, invoice_id) VALUES ($1, $2, $3, NULL)', [sponsor, `${month}-01`, closedAt]);
         return { sponsor, month, invoiceId: null, number: null };
       }
-      const keys = stamped.map((r) => ({ app: r.app, kind: r.kind, usageMonth: r.usageMonth, pricePerGiB: formatPricePerGiB(r.price), bytes: r.bytes }));
-      const prior = await priorTotals(client, sponsor, keys);
       const lines = rateLines(keys, prior, catalog.billing.taxRate);
       const number = await nextNumber(client, sponsor, Number(month.slice(0, 4)));
       await insertInvoice(client, {
@@ -123,7 +136,7 @@ export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; c
 export type PeriodCloser = ReturnType<typeof createPeriodCloser>;
 
 async function priorTotals(client: PoolClient, sponsor: string, keys: readonly LineKey[]): Promise<Map<string, PriorTotals>> {
-  const { rows } = await client.query<{ app: string; kind: 'sponsored' | 'overage'; usage_month: string; price: string; bytes: string; amount: string }>(
+  const { rows } = await client.query<{ app: string; kind: LineKey['kind']; usage_month: string; price: string; bytes: string; amount: string }>(
     `SELECT l.app, l.kind, to_char(l.usage_month, 'YYYY-MM') AS usage_month, l.price_per_gib::text AS price, sum(l.bytes)::text AS bytes, sum(l.amount)::text AS amount
        FROM invoice_lines l JOIN invoices i ON i.id = l.invoice_id
       WHERE i.sponsor = $1 AND l.usage_month = ANY($2::date[])

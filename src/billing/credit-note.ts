@@ -24,7 +24,7 @@ export async function issueCreditNote(deps: { pool: Pool; catalog: Catalog; cata
     if (original.kind !== 'invoice') throw conflict('INVALID_STATE', 'a credit note cannot itself be credited');
     const existing = await client.query<{ id: string; number: string }>("SELECT id::text, number FROM invoices WHERE credits_invoice_id = $1", [invoiceId]);
     if (existing.rows[0]) return existing.rows[0];
-    const lines = await client.query<{ app: string; kind: 'sponsored' | 'overage'; usage_month: string; price: string; bytes: string; amount: string; tax_rate: string; tax: string }>(
+    const lines = await client.query<{ app: string; kind: 'sponsored' | 'overage' | 'unreported'; usage_month: string; price: string; bytes: string; amount: string; tax_rate: string; tax: string }>(
       "SELECT app, kind, to_char(usage_month, 'YYYY-MM') AS usage_month, price_per_gib::text AS price, bytes::text, amount::text, tax_rate::text, tax::text FROM invoice_lines WHERE invoice_id = $1 ORDER BY line_no",
       [invoiceId],
     );

@@ -23,7 +23,7 @@ export function renderInvoiceHtml(invoice: InvoiceDocument): string {
     .map(
       (line) => `<tr>
         <td>${escape(line.app)}</td>
-        <td>${line.kind === 'overage' ? '超额 / overage' : '定向 / sponsored'}</td>
+        <td>${line.kind === 'overage' ? '超额 / overage' : line.kind === 'unreported' ? '未上报 / unreported' : '定向 / sponsored'}</td>
         <td>${escape(line.usageMonth)}${line.usageMonth !== invoice.month ? ' <span class="adj">调整 / adjustment</span>' : ''}</td>
         <td class="num">${gb(line.bytes)}<br><small>${group(line.bytes)} B</small></td>
         <td class="num">${escape(line.pricePerGiB)}</td>

@@ -8,7 +8,7 @@ import { lineAmountMinor, taxMinor } from '../shared/money.js';
  */
 export interface LineKey {
   app: string;
-  kind: 'sponsored' | 'overage';
+  kind: 'sponsored' | 'overage' | 'unreported';
   usageMonth: string;
   /** as printed by formatPricePerGiB, so equal prices give equal keys */
   pricePerGiB: string;

@@ -7,7 +7,9 @@ import { BILLED_KINDS } from '../allocate/index.js';
  */
 
 /** DESIGN 4.3: the kind of a usage or invoice line. */
-export const LineKindSchema = z.enum(BILLED_KINDS);
+/** `unreported`: carrier bytes no record explains, invoiced when the catalog says `billing.unreported: overage` (issue 13). */
+export const LineKindSchema = z.enum([...BILLED_KINDS, 'unreported']);
+export type LineKind = z.output<typeof LineKindSchema>;
 
 const Money = z.string().meta({ example: '12.34', description: 'decimal string, 2 decimals' });
 const Bytes = z.number().int().min(0).meta({ description: 'bytes, exact (< 2^53)' });

@@ -256,6 +256,12 @@ export const BillingSchema = z.strictObject({
   closeAfterDays: NonNegativeIntSchema,
   maxLateDays: PositiveIntSchema.optional(),
   /**
+   * Issue 13, who pays for carrier bytes no record explains (src/assurance/README.md): `report` (absent) only
+   * reports them; `overage` invoices a closed month's unexplained bytes to each vehicle's overage payer at the
+   * overage price, as lines of kind `unreported`.
+   */
+  unreported: z.enum(['report', 'overage'], { error: 'must be report or overage' }).optional(),
+  /**
    * Mbit/s (up + down) beyond which a record's bytes are implausible for its span and rejected
    * INVALID_RECORD (issue 10); default 10,000 (src/catalog/runtime.ts DEFAULT_MAX_LINK_MBPS).
    */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseTrustProxy } from './trust-proxy.js';
+import { isValidTimeZone } from './time.js';
 
 /**
  * The environment contract of DESIGN 5.1: one schema, parsed once at startup, frozen, passed down.
@@ -79,6 +80,11 @@ export const ConfigSchema = z
         return z.NEVER;
       })
       .optional(),
+    // Issue 13 (src/assurance/README.md): the zone of the dates in carrier usage files, and the tolerance of
+    // the per-card per-day reconciliation: a gap within max(percent of the carrier's bytes, floor) matches.
+    CARRIER_TIMEZONE: z.string().refine(isValidTimeZone, 'must be an IANA time zone, e.g. Asia/Shanghai').default('Asia/Shanghai'),
+    RECONCILE_TOLERANCE_PERCENT: z.string().regex(/^\d{1,2}(\.\d{1,2})?$/, 'must be a percentage 0 to 99.99, at most 2 decimals').default('2'),
+    RECONCILE_TOLERANCE_BYTES: z.string().regex(/^\d{1,15}$/, 'must be a whole number of bytes').transform(Number).default(1_048_576),
     LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   })
   .superRefine((env, ctx) => {

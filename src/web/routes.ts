@@ -15,6 +15,7 @@ import { adminPages } from './admin-routes.js';
 import { assetRoutes } from './assets.js';
 import { createTopVehiclesCache } from './dashboard-query.js';
 import type { MessageKey } from './i18n.js';
+import { assurancePages, type AssurancePageDeps } from './assurance-routes.js';
 import type { MerchantReaders } from './merchant-query.js';
 import { merchantPages } from './merchant-routes.js';
 import { createPageKit, refuse, SESSION_COOKIE } from './page-kit.js';
@@ -49,6 +50,8 @@ export interface WebDeps {
    * merchant keys cannot sign in and the admin view lists no merchants.
    */
   merchantPortal?: MerchantReaders | undefined;
+  /** Revenue assurance (issue 13): the operator's reconciliation, breakage and abuse-signal pages. */
+  assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
 }
 
 declare module 'fastify' {
@@ -149,6 +152,9 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   sponsorPages(web, kit, deps, usage, topVehicles);
   if (deps.merchantPortal) {
     merchantPages(web, kit, { pool: deps.pool, readers: deps.merchantPortal, clock: deps.clock, timezone, currency: () => deps.catalog().billing.currency });
+  }
+  if (deps.assurance) {
+    assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
   adminPages(web, kit, deps, usage);
   assetRoutes(web);

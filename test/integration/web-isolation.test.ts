@@ -1,4 +1,5 @@
 import t from 'tap';
+import { makeIccid } from '../helpers/fixtures.js';
 import { TEST_ADMIN_TOKEN } from '../helpers/service.js';
 import { browserLike, signIn, SPLIT_RECORD, startWebFixture } from '../browser/web-fixture.js';
 
@@ -38,13 +39,23 @@ const adminRoutes = routesUnder('/app/admin');
 t.test('the route tree lists every sponsor and admin page', async (t) => {
   t.same(sponsorRoutes.sort(), [
     '/app/sponsors/:id',
+    '/app/sponsors/:id/abuse-signals',
     '/app/sponsors/:id/explain',
     '/app/sponsors/:id/invoices',
     '/app/sponsors/:id/invoices/:invoiceId',
     '/app/sponsors/:id/invoices/:invoiceId/lines.csv',
     '/app/sponsors/:id/invoices/:invoiceId/usage.csv',
   ]);
-  t.same(adminRoutes.sort(), ['/app/admin', '/app/admin/dead-letters']);
+  t.same(adminRoutes.sort(), [
+    '/app/admin',
+    '/app/admin/abuse-signals',
+    '/app/admin/breakage',
+    '/app/admin/breakage.csv',
+    '/app/admin/dead-letters',
+    '/app/admin/reconciliation',
+    '/app/admin/reconciliation.csv',
+    '/app/admin/reconciliation/cards/:iccid',
+  ]);
 });
 
 t.test('another sponsor’s pages are 403, as on the API', async (t) => {
@@ -101,7 +112,7 @@ t.test('admin pages are the admin’s; signed-out visitors are sent to sign in',
   const sponsor = await signIn(web, fx.keys.oem);
   for (const route of adminRoutes) t.equal((await web('GET', route, { cookie: sponsor })).statusCode, 403, `sponsor → ${route}`);
   const admin = await signIn(web, TEST_ADMIN_TOKEN);
-  for (const route of adminRoutes) t.equal((await web('GET', route, { cookie: admin })).statusCode, 200, `admin → ${route}`);
+  for (const route of adminRoutes) t.equal((await web('GET', route.replace(':iccid', makeIccid(1)), { cookie: admin })).statusCode, 200, `admin → ${route}`);
   for (const route of sponsorRoutes) {
     t.equal((await web('GET', urlFor(route, 'amap', amapInvoice), { cookie: admin })).statusCode, 200, `admin → amap ${route}`);
     t.equal((await web('GET', urlFor(route, 'nobody', amapInvoice), { cookie: admin })).statusCode, 404, `admin → unknown sponsor ${route}`);

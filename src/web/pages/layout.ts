@@ -18,7 +18,7 @@ export interface PageContext {
   /** The billing timezone, for instants shown to people (pages that show instants set it). */
   timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals';
 }
 
 /** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
@@ -36,10 +36,12 @@ function navigation(ctx: PageContext): Html {
   const items: Html[] = [];
   if (ctx.session?.kind === 'admin') {
     items.push(link('admin', '/app/admin', t('navAdmin')), link('dead-letters', '/app/admin/dead-letters', t('navDeadLetters')));
+    items.push(link('reconciliation', '/app/admin/reconciliation', t('navReconciliation')), link('breakage', '/app/admin/breakage', t('navBreakage')), link('signals', '/app/admin/abuse-signals', t('navSignals')));
   }
   if (ctx.sponsor) {
     const base = `/app/sponsors/${ctx.sponsor.id}`;
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
+    items.push(link('signals', `${base}/abuse-signals`, t('navSignals')));
   }
   if (ctx.merchant) {
     const base = `/app/merchants/${ctx.merchant.id}`;

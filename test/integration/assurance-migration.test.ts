@@ -1,0 +1,27 @@
+import t from 'tap';
+import pg from 'pg';
+import { runner } from 'node-pg-migrate';
+import { MIGRATIONS_DIR } from '../../src/shared/db/migrate.js';
+import { createTestDatabase } from '../helpers/database.js';
+
+// Migration 0014 (issue 13) adds the carrier tables, and its down migration removes them again.
+const url = await createTestDatabase(t);
+const db = new pg.Client({ connectionString: url });
+await db.connect();
+t.teardown(() => db.end());
+const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
+const step = (direction: 'up' | 'down') => runner({ databaseUrl: url, dir: MIGRATIONS_DIR, direction, count: 1, migrationsTable: 'pgmigrations', singleTransaction: true, logger: quiet });
+const tables = async () =>
+  (await db.query(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'carrier_usage_%' ORDER BY table_name`)).rows.map((r: { table_name: string }) => r.table_name);
+
+t.test('0014 goes down and up again', async (t) => {
+  t.same(await tables(), ['carrier_usage_corrections', 'carrier_usage_days', 'carrier_usage_files', 'carrier_usage_lines']);
+  await db.query(`INSERT INTO carrier_usage_files (file_id, sha256, lines, imported_at, imported_by) VALUES ('f', decode(repeat('00', 32), 'hex'), 1, now(), 'admin')`);
+  const [down] = await step('down');
+  t.equal(down?.name, '0014_revenue_assurance', 'the revenue-assurance migration was the last one');
+  t.same(await tables(), []);
+  const [up] = await step('up');
+  t.equal(up?.name, '0014_revenue_assurance');
+  t.same(await tables(), ['carrier_usage_corrections', 'carrier_usage_days', 'carrier_usage_files', 'carrier_usage_lines']);
+  await t.rejects(db.query(`INSERT INTO carrier_usage_days (iccid, usage_day, bytes, file_row, updated_at) VALUES ('x', '2026-11-01', -1, 1, now())`), 'bytes are never negative');
+});
