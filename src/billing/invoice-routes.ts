@@ -14,6 +14,8 @@ import { toInvoiceJson, type InvoiceDocument, type InvoiceQueries } from './invo
 import { InvoiceSchema } from './schemas.js';
 
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
+/** A 200 that is not JSON, for OpenAPI; fastify sends a string or stream with its own content type unserialised. */
+const textResponse = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string() } } });
 const SponsorParams = z.object({ id: IdSchema });
 const InvoiceParams = SponsorParams.extend({ invoiceId: RowIdSchema });
 
@@ -40,7 +42,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'A sponsor’s invoices and credit notes, newest first', params: SponsorParams, response: { 200: z.object({ invoices: z.array(InvoiceSchema) }), ...errors } },
+    schema: { tags: ['invoices'], operationId: 'listInvoices', summary: 'A sponsor’s invoices and credit notes, newest first', params: SponsorParams, response: { 200: z.object({ invoices: z.array(InvoiceSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
       return { invoices: (await deps.invoices.list(request.params.id)).map(toInvoiceJson) };
@@ -49,19 +51,19 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'One invoice', params: InvoiceParams, response: { 200: InvoiceSchema, ...errors } },
+    schema: { tags: ['invoices'], operationId: 'getInvoice', summary: 'One invoice', params: InvoiceParams, response: { 200: InvoiceSchema, ...errors } },
     handler: async (request) => toInvoiceJson(await load(request.params.id, request.params.invoiceId)),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/print', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The printable invoice (HTML with print CSS)', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'printInvoice', summary: 'The printable invoice (HTML with print CSS)', params: InvoiceParams, response: { 200: textResponse('text/html', 'The invoice as an HTML page'), ...errors } },
     handler: async (request, reply) => reply.type('text/html; charset=utf-8').send(renderInvoiceHtml(await load(request.params.id, request.params.invoiceId))),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/lines.csv', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The invoice lines as CSV', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'getInvoiceLinesCsv', summary: 'The invoice lines as CSV', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per invoice line'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
@@ -70,11 +72,12 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/usage.csv', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'getInvoiceUsageCsv', summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per vehicle, app and line key'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
-      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
+      // A stream is piped as is; the 200 schema (a string) only documents the body for OpenAPI.
+      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)) as unknown as string);
     },
   });
 
@@ -82,7 +85,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
-      summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
+      operationId: 'issueCreditNote', summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
       params: InvoiceParams,
       response: { 201: z.object({ id: z.string(), number: z.string() }), ...errors },
     },
@@ -96,7 +99,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
-      summary: 'Close an ended month now, earlier open months first (idempotent)',
+      operationId: 'closeBillingPeriod', summary: 'Close an ended month now, earlier open months first (idempotent)',
       params: z.object({ month: MonthSchema }),
       response: {
         200: z.object({ month: z.string(), periods: z.array(z.object({ sponsor: z.string(), month: z.string(), invoiceId: z.string().nullable(), number: z.string().nullable() })) }),

@@ -50,7 +50,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
-      summary: 'Create a merchant (the seller on its e-invoices)',
+      operationId: 'createMerchant', summary: 'Create a merchant (the seller on its e-invoices)',
       body: z.object({ id: IdSchema, name: z.string().trim().min(1).max(128), taxId: UsccSchema }),
       response: { 201: MerchantSchema, ...errors },
     },
@@ -59,19 +59,19 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
 
   app.get('/v1/merchants', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
+    schema: { tags: ['merchants'], operationId: 'listMerchants', summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
     handler: async () => ({ merchants: await deps.merchants.list() }),
   });
 
   app.get('/v1/merchants/:id', {
     config: { audience: ['admin', 'merchant'] },
-    schema: { tags: ['merchants'], summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
+    schema: { tags: ['merchants'], operationId: 'getMerchant', summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
     handler: async (request) => requireMerchant(request.params.id),
   });
 
   app.post('/v1/merchants/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: NewKeySchema, ...errors } },
+    schema: { tags: ['merchants'], operationId: 'createMerchantKey', summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: NewKeySchema, ...errors } },
     handler: async (request, reply) => {
       await requireMerchant(request.params.id);
       return reply.status(201).send(await deps.keys.create('merchant', request.params.id));
@@ -80,7 +80,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
 
   app.get('/v1/merchants/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
+    schema: { tags: ['merchants'], operationId: 'listMerchantKeys', summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       await requireMerchant(request.params.id);
       return { keys: await deps.keys.list('merchant', request.params.id) };
@@ -91,7 +91,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
-      summary: 'Revoke a merchant key (idempotent)',
+      operationId: 'revokeMerchantKey', summary: 'Revoke a merchant key (idempotent)',
       params: IdParams.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },
     },
@@ -108,7 +108,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     bodyLimit: 8 * 1024 * 1024,
     schema: {
       tags: ['merchants'],
-      summary:
+      operationId: 'importSims', summary:
         'Import cards into inventory: every bad row is reported and none is imported, unless ?partial=true imports the good rows. A card already on the platform (any merchant’s, or a vehicle’s) is 409 SIM_UNAVAILABLE, whoever holds it; only the admin assigns a vehicle’s card to a merchant, by importing it here',
       params: IdParams,
       querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
@@ -139,7 +139,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      summary: 'A merchant’s cards, by ICCID (cursor pagination)',
+      operationId: 'listMerchantSims', summary: 'A merchant’s cards, by ICCID (cursor pagination)',
       params: IdParams,
       querystring: z.object({ state: SimStateSchema.optional(), limit: LimitSchema, cursor: z.string().max(20).optional() }),
       response: { 200: z.object({ sims: z.array(SimListItemSchema), nextCursor: z.string().nullable() }), ...errors },
@@ -154,7 +154,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
+      operationId: 'listMerchantOrders', summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema, limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), orders: z.array(OrderSchema), nextCursor: z.string().nullable() }), ...errors },
@@ -178,7 +178,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
+      operationId: 'getMerchantSettlement', summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),
       response: {
@@ -198,7 +198,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
+      operationId: 'listMerchantEinvoices', summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), einvoices: z.array(InvoiceSchema) }), ...errors },
