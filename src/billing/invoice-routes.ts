@@ -85,7 +85,8 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
-      operationId: 'issueCreditNote', summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
+      operationId: 'issueCreditNote',
+      summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
       params: InvoiceParams,
       response: { 201: z.object({ id: z.string(), number: z.string() }), ...errors },
     },
@@ -99,7 +100,8 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
-      operationId: 'closeBillingPeriod', summary: 'Close an ended month now, earlier open months first (idempotent)',
+      operationId: 'closeBillingPeriod',
+      summary: 'Close an ended month now, earlier open months first (idempotent)',
       params: z.object({ month: MonthSchema }),
       response: {
         200: z.object({ month: z.string(), periods: z.array(z.object({ sponsor: z.string(), month: z.string(), invoiceId: z.string().nullable(), number: z.string().nullable() })) }),

@@ -19,7 +19,8 @@ export function usageRoutes(app: FastifyZodInstance, deps: UsageQueryDeps): void
     config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['sponsors'],
-      operationId: 'getSponsorUsage', summary: 'A sponsor’s usage and amounts for a billing month as it stands now',
+      operationId: 'getSponsorUsage',
+      summary: 'A sponsor’s usage and amounts for a billing month as it stands now',
       params: z.object({ id: IdSchema }),
       querystring: UsageQuerystringSchema,
       response: { 200: UsageReplySchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema },

@@ -76,7 +76,8 @@ export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteD
     config: { audience: ['admin'] },
     schema: {
       tags: ['ledger'],
-      operationId: 'listDeadLetters', summary: 'Rejected usage payloads with codes and reasons, newest first',
+      operationId: 'listDeadLetters',
+      summary: 'Rejected usage payloads with codes and reasons, newest first',
       querystring: z.object({
         limit: LimitSchema.meta({ description: 'letters per page, 1..1000 (default 100)' }),
         cursor: z.string().max(1024).optional().meta({ description: 'the previous page’s nextCursor' }),

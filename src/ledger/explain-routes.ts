@@ -18,7 +18,8 @@ export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): 
     config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['ledger'],
-      operationId: 'explainUsageRecord', summary: 'How one usage record was classified and who pays for it',
+      operationId: 'explainUsageRecord',
+      summary: 'How one usage record was classified and who pays for it',
       params: z.object({ vin: VinSchema, seq: SeqSchema }),
       querystring: z.object({ epoch: EpochSchema.default('0') }),
       response: { 200: ExplainReplySchema, 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 422: ErrorSchema },

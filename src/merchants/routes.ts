@@ -50,7 +50,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'createMerchant', summary: 'Create a merchant (the seller on its e-invoices)',
+      operationId: 'createMerchant',
+      summary: 'Create a merchant (the seller on its e-invoices)',
       body: z.object({ id: IdSchema, name: z.string().trim().min(1).max(128), taxId: UsccSchema }),
       response: { 201: MerchantSchema, ...errors },
     },
@@ -91,7 +92,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'revokeMerchantKey', summary: 'Revoke a merchant key (idempotent)',
+      operationId: 'revokeMerchantKey',
+      summary: 'Revoke a merchant key (idempotent)',
       params: IdParams.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },
     },
@@ -108,7 +110,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     bodyLimit: 8 * 1024 * 1024,
     schema: {
       tags: ['merchants'],
-      operationId: 'importSims', summary:
+      operationId: 'importSims',
+      summary:
         'Import cards into inventory: every bad row is reported and none is imported, unless ?partial=true imports the good rows. A card already on the platform (any merchant’s, or a vehicle’s) is 409 SIM_UNAVAILABLE, whoever holds it; only the admin assigns a vehicle’s card to a merchant, by importing it here',
       params: IdParams,
       querystring: z.object({ partial: z.enum(['true', 'false']).default('false') }),
@@ -139,7 +142,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'listMerchantSims', summary: 'A merchant’s cards, by ICCID (cursor pagination)',
+      operationId: 'listMerchantSims',
+      summary: 'A merchant’s cards, by ICCID (cursor pagination)',
       params: IdParams,
       querystring: z.object({ state: SimStateSchema.optional(), limit: LimitSchema, cursor: z.string().max(20).optional() }),
       response: { 200: z.object({ sims: z.array(SimListItemSchema), nextCursor: z.string().nullable() }), ...errors },
@@ -154,7 +158,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'listMerchantOrders', summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
+      operationId: 'listMerchantOrders',
+      summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema, limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), orders: z.array(OrderSchema), nextCursor: z.string().nullable() }), ...errors },
@@ -178,7 +183,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'getMerchantSettlement', summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
+      operationId: 'getMerchantSettlement',
+      summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),
       response: {
@@ -198,7 +204,8 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
-      operationId: 'listMerchantEinvoices', summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
+      operationId: 'listMerchantEinvoices',
+      summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),
       response: { 200: z.object({ merchant: z.string(), month: z.string(), einvoices: z.array(InvoiceSchema) }), ...errors },

@@ -68,7 +68,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'listPlans', summary: 'The plans merchants sell (catalog `plans`): term, packs, wholesale (tax-exclusive) and retail (tax-inclusive)',
+      operationId: 'listPlans',
+      summary: 'The plans merchants sell (catalog `plans`): term, packs, wholesale (tax-exclusive) and retail (tax-inclusive)',
       response: {
         200: z.object({
           currency: z.string(),
@@ -119,7 +120,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'registerRealName', summary: 'Register the real-name subject of a card: the holder (individual with liveness, or enterprise with agent) or, for a vehicle card, the vehicle user (role owner)',
+      operationId: 'registerRealName',
+      summary: 'Register the real-name subject of a card: the holder (individual with liveness, or enterprise with agent) or, for a vehicle card, the vehicle user (role owner)',
       params: IccidParams,
       body: realNameBodySchema(today),
       response: { 200: SimSchema, ...errors, ...providerErrors },
@@ -134,7 +136,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'rechargeSim', summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
+      operationId: 'rechargeSim',
+      summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
       params: IccidParams,
       body: z.object({ externalOrderId: ExternalOrderIdSchema, plan: IdSchema, buyer: BuyerSchema.optional() }),
       response: { 200: OrderSchema, 201: OrderSchema, ...errors },
@@ -149,7 +152,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
-      operationId: 'revealPersonalData', summary: 'Unmasked personal data of a card (holder, owner, buyers, MSISDN); every call is written to the access log with its reason',
+      operationId: 'revealPersonalData',
+      summary: 'Unmasked personal data of a card (holder, owner, buyers, MSISDN); every call is written to the access log with its reason',
       params: IccidParams,
       body: z.object({ reason: z.string().trim().min(5).max(500) }),
       response: { 200: RevealSchema, ...errors },
@@ -161,7 +165,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
-      operationId: 'listPersonalDataAccess', summary: 'Who saw unmasked personal data, when and why (newest first)',
+      operationId: 'listPersonalDataAccess',
+      summary: 'Who saw unmasked personal data, when and why (newest first)',
       querystring: z.object({ iccid: IccidSchema.optional(), limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: {
         200: z.object({
@@ -184,7 +189,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'createOrder', summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
+      operationId: 'createOrder',
+      summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
       body: z.object({ merchant: IdSchema, externalOrderId: ExternalOrderIdSchema, iccid: IccidSchema, plan: IdSchema, buyer: BuyerSchema }),
       response: { 200: OrderSchema, 201: OrderSchema, ...errors },
     },
@@ -198,7 +204,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'getOrder', summary: 'An order by its external id (the admin names the merchant when several use the id)',
+      operationId: 'getOrder',
+      summary: 'An order by its external id (the admin names the merchant when several use the id)',
       params: OrderParams,
       querystring: z.object({ merchant: IdSchema.optional() }),
       response: { 200: OrderSchema, ...errors },
@@ -210,7 +217,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'refundOrder', summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
+      operationId: 'refundOrder',
+      summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
       params: OrderParams,
       body: z.object({ merchant: IdSchema.optional(), reason: z.string().trim().min(1).max(500).optional() }).nullish(),
       response: { 200: OrderSchema, ...errors },
@@ -225,7 +233,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
-      operationId: 'retryEinvoice', summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
+      operationId: 'retryEinvoice',
+      summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
       params: z.object({ id: RowIdSchema }),
       response: { 200: InvoiceSchema, ...errors },
     },
@@ -244,7 +253,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
-      operationId: 'changeVehicleOwner', summary:
+      operationId: 'changeVehicleOwner',
+      summary:
         'A used-car sale: clears the vehicle user’s real-name (it is the vehicle’s, through SIM swaps); REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers. Answers the vehicle’s card, or {vin, iccid, owner} while that card is the platform’s',
       params: z.object({ vin: VinSchema }),
       body: ReasonBodySchema,
@@ -261,7 +271,8 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
-      operationId: 'runSimLifecycleJobs', summary: 'Run the SIM lifecycle jobs now (suspend expired cards, monthly packs, control reconciliation, e-invoice retries); they also run every minute',
+      operationId: 'runSimLifecycleJobs',
+      summary: 'Run the SIM lifecycle jobs now (suspend expired cards, monthly packs, control reconciliation, e-invoice retries); they also run every minute',
       response: { 200: z.object({ suspended: z.number().int(), monthlyPacks: z.number().int(), controlsReconciled: z.number().int(), einvoicesAttempted: z.number().int() }), ...errors },
     },
     handler: async () => deps.jobs.runOnce(),

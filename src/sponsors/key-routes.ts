@@ -36,7 +36,8 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
     config: { audience: ['admin'] },
     schema: {
       tags: ['sponsors'],
-      operationId: 'revokeSponsorKey', summary: 'Revoke a sponsor key (idempotent)',
+      operationId: 'revokeSponsorKey',
+      summary: 'Revoke a sponsor key (idempotent)',
       params: params.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },
     },

@@ -35,7 +35,8 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
-      operationId: 'registerVehicle', summary: 'Register a T-Box; the device secret is returned once',
+      operationId: 'registerVehicle',
+      summary: 'Register a T-Box; the device secret is returned once',
       body: z.object({ vin: VinSchema, iccid: IccidSchema, automaker: z.string().min(1).max(40), model: z.string().min(1).max(100), activatedAt: OffsetTimestampSchema.optional() }),
       response: { 201: SecretReplySchema, ...errors },
     },
@@ -64,7 +65,8 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
-      operationId: 'swapVehicleIccid', summary:
+      operationId: 'swapVehicleIccid',
+      summary:
         'SIM swap: bind a free card (not bound to a vehicle, not in a merchant’s inventory) to the vehicle; audited in its ICCID history; usage before the swap stays on the old card; the vehicle user’s real-name stays with the vehicle; the same ICCID again is a no-op',
       params: VinParams,
       body: z.object({ iccid: IccidSchema }),
@@ -80,7 +82,8 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
-      operationId: 'buyPack', summary: 'The owner bought a pack (idempotent per externalOrderId)',
+      operationId: 'buyPack',
+      summary: 'The owner bought a pack (idempotent per externalOrderId)',
       params: VinParams,
       body: z.object({ pack: z.string().min(1).max(40), purchasedAt: OffsetTimestampSchema.optional(), externalOrderId: z.string().min(1).max(128).optional() }),
       response: { 200: PackInstanceSchema, 201: PackInstanceSchema, ...errors },
