@@ -35,35 +35,63 @@ export interface Admission {
   allowed: boolean;
 }
 
+interface CompiledRules {
+  classifier: Classifier;
+  unblockable: ReadonlySet<string>;
+  catalogVersion: string | null;
+}
+
+/**
+ * Every unit of a fleet receives the same rules payload: it is compiled once and shared (a fleet of 10,000
+ * would otherwise hold 10,000 copies of the same tries). The few latest payloads are kept.
+ */
+const compiledRules = new Map<string, CompiledRules | null>();
+const COMPILED_RULES_KEPT = 4;
+
+function compileRules(text: string): CompiledRules | null {
+  const cached = compiledRules.get(text);
+  if (cached !== undefined) return cached;
+  const compiled = parseRules(text);
+  if (compiledRules.size >= COMPILED_RULES_KEPT) compiledRules.delete(compiledRules.keys().next().value!);
+  compiledRules.set(text, compiled);
+  return compiled;
+}
+
+function parseRules(text: string): CompiledRules | null {
+  const rules = parseJson(text);
+  if (!isObject(rules) || rules.v !== 1 || !Array.isArray(rules.apps)) return null;
+  const apps = rules.apps.filter(isRulesApp);
+  const classifier = compileClassifier(
+    apps.map((app) => ({
+      id: app.id,
+      hosts: app.hosts ?? [],
+      cidrs: app.cidrs ?? [],
+      packages: app.packages ?? [],
+      // DESIGN 3.4 sends null for "not port-restricted"; the classifier reads that as an absent list
+      ...(Array.isArray(app.ports) ? { ports: app.ports } : {}),
+    })),
+  );
+  return {
+    classifier,
+    unblockable: new Set(apps.filter((app) => app.blockable === false).map((app) => app.id)),
+    catalogVersion: typeof rules.catalogVersion === 'string' ? rules.catalogVersion : null,
+  };
+}
+
 export class DevicePolicy {
-  private classifier: Classifier | null = null;
-  private readonly unblockable = new Set<string>();
+  private rules: CompiledRules | null = null;
   private readonly controls = new Map<string, AppliedControl>();
-  private catalogVersionSeen: string | null = null;
 
   /** The catalog version of the rules in force, null before any. */
   get catalogVersion(): string | null {
-    return this.catalogVersionSeen;
+    return this.rules?.catalogVersion ?? null;
   }
 
   /** Applies a `tbox/{vin}/rules` payload; false (and nothing changes) when it is not DESIGN 3.4's shape. */
   applyRules(payload: Buffer | string): boolean {
-    const rules = parseJson(payload);
-    if (!isObject(rules) || rules.v !== 1 || !Array.isArray(rules.apps)) return false;
-    const apps = rules.apps.filter(isRulesApp);
-    this.classifier = compileClassifier(
-      apps.map((app) => ({
-        id: app.id,
-        hosts: app.hosts ?? [],
-        cidrs: app.cidrs ?? [],
-        packages: app.packages ?? [],
-        // DESIGN 3.4 sends null for "not port-restricted"; the classifier reads that as an absent list
-        ...(Array.isArray(app.ports) ? { ports: app.ports } : {}),
-      })),
-    );
-    this.unblockable.clear();
-    for (const app of apps) if (app.blockable === false) this.unblockable.add(app.id);
-    this.catalogVersionSeen = typeof rules.catalogVersion === 'string' ? rules.catalogVersion : null;
+    const compiled = compileRules(typeof payload === 'string' ? payload : payload.toString('utf8'));
+    if (compiled === null) return false;
+    this.rules = compiled;
     return true;
   }
 
@@ -99,15 +127,15 @@ export class DevicePolicy {
    * an app the rules mark `blockable: false` is never refused, whatever a control says.
    */
   admit(flow: Pick<Flow, 'app' | 'iface' | 'host' | 'ip' | 'port' | 'pkg'>): Admission {
-    if (this.classifier === null) return { app: flow.app, allowed: true };
-    const app = this.classifier.classify({
+    if (this.rules === null) return { app: flow.app, allowed: true };
+    const app = this.rules.classifier.classify({
       iface: flow.iface,
       ...(flow.host !== undefined ? { host: flow.host } : {}),
       ...(flow.ip !== undefined ? { ip: flow.ip } : {}),
       ...(flow.port !== undefined ? { port: flow.port } : {}),
       ...(flow.pkg !== undefined ? { pkg: flow.pkg } : {}),
     }).app;
-    if (this.unblockable.has(app)) return { app, allowed: true };
+    if (this.rules.unblockable.has(app)) return { app, allowed: true };
     return { app, allowed: this.controls.get(app)?.action !== 'block' };
   }
 }
