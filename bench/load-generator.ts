@@ -1,10 +1,11 @@
 import mqtt from 'mqtt';
 import path from 'node:path';
-import { ackTopic } from '../src/mqtt/topics.js';
+import { ackTopic, controlTopic, parseControlTopic, rulesTopic } from '../src/mqtt/topics.js';
 import { PROJECT_ROOT } from '../src/shared/paths.js';
 import {
   buildUsagePayload,
   createRng,
+  DevicePolicy,
   LatencyHistogram,
   loadCatalogTraffic,
   mapLimit,
@@ -33,6 +34,8 @@ interface LoadVehicle {
   /** batch → publish time (performance.now) and record count; `flood` for the outage phase's messages */
   inflight: Map<number, { sentAt: number; records: number; flood?: boolean }>;
   templateOffset: number;
+  /** the vehicle's rules and controls (DESIGN 3.3, 3.4): flows of a blocked app are skipped, and counted */
+  policy: DevicePolicy;
 }
 
 interface Phase {
@@ -49,7 +52,9 @@ const RECORDS_PER_MESSAGE = 50;
 let mqttUrl = '';
 let templates: Flow[] = [];
 const vehicles: LoadVehicle[] = [];
-const totals = { accepted: 0, duplicates: 0, rejected: 0, messageErrors: 0 };
+const totals = { accepted: 0, duplicates: 0, rejected: 0, messageErrors: 0, recordsHeldBack: 0, bytesHeldBack: 0 };
+/** Vehicles obey their controls (the fleet simulator's default); `init` with `obeyControls: false` sends everything, as before. */
+let obeyControls = true;
 let phase: Phase | null = null;
 /** The outage phase (bench/outage.ts): messages built before the database stalls, published at once. */
 const flood = { prepared: [] as Array<{ vehicle: LoadVehicle; batch: number; payload: string; records: number }>, offered: 0, acked: 0, accepted: 0, messageErrors: 0 };
@@ -70,22 +75,36 @@ async function buildTemplates(seed: string): Promise<void> {
   templates = out;
 }
 
-function nextPayload(vehicle: LoadVehicle, recordsPerMessage = RECORDS_PER_MESSAGE): { batch: number; payload: string } {
+function nextPayload(vehicle: LoadVehicle, recordsPerMessage = RECORDS_PER_MESSAGE): { batch: number; payload: string; records: number } {
   // Records of the last two minutes: never in the future, always after the activation a month ago.
   const base = Date.now() - 60_000;
   const records: SimRecord[] = [];
-  for (let i = 0; i < recordsPerMessage; i++) {
-    const t = templates[(vehicle.templateOffset + vehicle.nextSeq) % templates.length]!;
+  // A blocked app's flows are skipped (counted as held back) and the message is filled from the next
+  // templates, so every message still has `recordsPerMessage` records; bounded in case all were blocked.
+  for (let tries = 0; records.length < recordsPerMessage && tries < recordsPerMessage + templates.length; tries++) {
+    const t = templates[vehicle.templateOffset++ % templates.length]!;
+    if (obeyControls && !vehicle.policy.admit(t).allowed) {
+      totals.recordsHeldBack++;
+      totals.bytesHeldBack += t.up + t.down;
+      continue;
+    }
     records.push({ ...t, seq: vehicle.nextSeq++, startMs: base + t.startMs, endMs: base + t.endMs });
   }
   const batch = vehicle.nextBatch++;
-  return { batch, payload: buildUsagePayload({ batch, epoch: vehicle.epoch, records }) };
+  return { batch, payload: buildUsagePayload({ batch, epoch: vehicle.epoch, records }), records: records.length };
 }
 
 function send(vehicle: LoadVehicle): void {
-  const { batch, payload } = nextPayload(vehicle);
-  vehicle.inflight.set(batch, { sentAt: performance.now(), records: RECORDS_PER_MESSAGE });
+  const { batch, payload, records } = nextPayload(vehicle);
+  vehicle.inflight.set(batch, { sentAt: performance.now(), records });
   vehicle.conn.publish(usageTopic(vehicle.vin), payload, 1);
+}
+
+function onMessage(vehicle: LoadVehicle, topic: string, payload: Buffer): void {
+  if (topic === ackTopic(vehicle.vin)) return onAck(vehicle, payload);
+  if (topic === rulesTopic(vehicle.vin)) return void vehicle.policy.applyRules(payload);
+  const control = parseControlTopic(topic);
+  if (control !== null) vehicle.policy.applyControl(control.app, payload);
 }
 
 function onAck(vehicle: LoadVehicle, payload: Buffer): void {
@@ -126,11 +145,13 @@ async function connect(list: Array<{ vin: string; secret: string }>, concurrency
       conn: null as unknown as DeviceConnection,
       inflight: new Map(),
       templateOffset: Math.floor(seedRng.float() * templates.length),
+      policy: new DevicePolicy(),
     };
+    const topics = obeyControls ? [ackTopic(vin), controlTopic(vin, '+'), rulesTopic(vin)] : [ackTopic(vin)];
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        vehicle.conn = await transport.connect({ vin, secret }, [ackTopic(vin)], {
-          message: (_topic, payload) => onAck(vehicle, payload),
+        vehicle.conn = await transport.connect({ vin, secret }, topics, {
+          message: (topic, payload) => onMessage(vehicle, topic, payload),
           closed: () => undefined,
         });
         vehicles.push(vehicle);
@@ -262,12 +283,12 @@ function prepareFlood(args: { vehicles: number; messagesPerVehicle: number; reco
   // Round-robin, so that every vehicle has its first messages in flight before any has its last.
   for (let m = 0; m < args.messagesPerVehicle; m++) {
     for (const vehicle of fleet) {
-      const { batch, payload } = nextPayload(vehicle, args.recordsPerMessage);
-      flood.prepared.push({ vehicle, batch, payload, records: args.recordsPerMessage });
+      const { batch, payload, records } = nextPayload(vehicle, args.recordsPerMessage);
+      flood.prepared.push({ vehicle, batch, payload, records });
       bytes += Buffer.byteLength(payload);
     }
   }
-  return { vehicles: fleet.length, messages: flood.prepared.length, records: flood.prepared.length * args.recordsPerMessage, bytes };
+  return { vehicles: fleet.length, messages: flood.prepared.length, records: flood.prepared.reduce((n, m) => n + m.records, 0), bytes };
 }
 
 /** Publishes every prepared message at once (QoS 1), whatever the window: what the broker edge must hold back. */
@@ -298,7 +319,7 @@ async function brokerRaw(args: { url: string; warmupMs: number; durationMs: numb
   const pub = await mqtt.connectAsync(args.url, { clientId: 'bench-pub', protocolVersion: 4, reconnectPeriod: 0 });
   await sub.subscribeAsync('bench/+/usage', { qos: 1 });
   // Real payloads, built beforehand: this measures the broker, not the builder.
-  const fake: LoadVehicle = { vin: 'BENCH', epoch: 'raw', nextSeq: 0, nextBatch: 1, conn: null as unknown as DeviceConnection, inflight: new Map(), templateOffset: 0 };
+  const fake: LoadVehicle = { vin: 'BENCH', epoch: 'raw', nextSeq: 0, nextBatch: 1, conn: null as unknown as DeviceConnection, inflight: new Map(), templateOffset: 0, policy: new DevicePolicy() };
   const payloads = Array.from({ length: 256 }, () => Buffer.from(nextPayload(fake).payload));
   let received = 0;
   let measuring = false;
@@ -330,7 +351,7 @@ async function brokerRaw(args: { url: string; warmupMs: number; durationMs: numb
 }
 
 type Command =
-  | { cmd: 'init'; mqttUrl: string; seed: string }
+  | { cmd: 'init'; mqttUrl: string; seed: string; obeyControls?: boolean }
   | { cmd: 'connect'; vehicles: Array<{ vin: string; secret: string }>; concurrency: number; keepaliveSeconds?: number }
   | ({ cmd: 'maxLoad' } & Parameters<typeof maxLoad>[0])
   | ({ cmd: 'fixedRate' } & Parameters<typeof fixedRate>[0])
@@ -347,6 +368,7 @@ async function handle(command: Command): Promise<unknown> {
   switch (command.cmd) {
     case 'init':
       mqttUrl = command.mqttUrl;
+      obeyControls = command.obeyControls ?? true;
       await buildTemplates(command.seed);
       return { templates: templates.length };
     case 'connect':

@@ -66,6 +66,13 @@ export function formatReport(r: Record<string, any>): string {
   if (r.exactlyOnce) {
     lines.push(`Ledger check: ${n(r.exactlyOnce.ledgerRecords)} records in usage_records, ${n(r.exactlyOnce.acceptedByAcks)} accepted by acks: ${r.exactlyOnce.equal ? 'equal' : 'DIFFERENT'}`);
   }
+  if (r.heldBack) {
+    lines.push(
+      r.heldBack.obeyControls
+        ? `Held back by the load's vehicles (controls obeyed, DESIGN 3.3): ${n(r.heldBack.bytes)} bytes in ${n(r.heldBack.records)} flows of blocked apps, never sent`
+        : 'Held back: nothing (--ignore-controls: the vehicles sent the flows of blocked apps too)',
+    );
+  }
   if (r.profile) {
     lines.push(`Service CPU profile (${n(r.profile.sampledSeconds, 1)} s, idle ${r.profile.idlePercent} %), top self time:`);
     for (const f of r.profile.top.slice(0, 12)) lines.push(`  ${String(f.selfPercent).padStart(5)} %  ${f.function}  ${f.location}`);

@@ -86,6 +86,8 @@ async function main(): Promise<void> {
       window: { type: 'string' },
       duration: { type: 'string' },
       env: { type: 'string', multiple: true, default: [] },
+      // The load's vehicles obey their controls (DESIGN 3.3) like the fleet simulator; this sends blocked apps' flows too.
+      'ignore-controls': { type: 'boolean', default: false },
       out: { type: 'string', default: path.join(PROJECT_ROOT, 'bench', 'results.json') },
     },
     strict: true,
@@ -114,7 +116,7 @@ async function main(): Promise<void> {
     generatedAt: new Date().toISOString(),
     mode: settings.mode,
     machine: { cpus: os.cpus().length, cpuModel: os.cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version, platform: `${os.platform()} ${os.release()}`, loadAverageAtStart: os.loadavg().map((x) => Math.round(x * 100) / 100) },
-    settings: { ...settings, serviceEnv, recordsPerMessage: 50, database: process.env.DATABASE_URL ? 'DATABASE_URL (scratch database)' : 'embedded PostgreSQL (dev mode, fresh DATA_DIR)' },
+    settings: { ...settings, serviceEnv, recordsPerMessage: 50, obeyControls: !values['ignore-controls'], database: process.env.DATABASE_URL ? 'DATABASE_URL (scratch database)' : 'embedded PostgreSQL (dev mode, fresh DATA_DIR)' },
   };
 
   // Each connected vehicle is one socket in the load generator and one in the service. Node raises its soft
@@ -159,7 +161,7 @@ async function main(): Promise<void> {
     const svc = service;
     const profiledPid = svc.pid;
     const tree = () => (svc.embeddedPostgres ? processTree(svc.pid) : [svc.pid]);
-    await generator.call({ cmd: 'init', mqttUrl: svc.mqttUrl, seed: 'bench' });
+    await generator.call({ cmd: 'init', mqttUrl: svc.mqttUrl, seed: 'bench', obeyControls: !values['ignore-controls'] });
 
     const fleetSize = Math.max(settings.loadVehicles, phases.has('scaling') ? Math.max(...settings.scaling) : 0, phases.has('outage') ? outageVehicles(settings.mode) : 0);
     log(`registering ${fleetSize.toLocaleString('en-US')} vehicles through the admin API`);
@@ -352,9 +354,11 @@ async function main(): Promise<void> {
     }
 
     // ---- exactly once, as a sanity check of the run itself --------------------------------------
-    const totals = await generator.call<{ accepted: number; duplicates: number; rejected: number; messageErrors: number }>({ cmd: 'totals' });
+    const totals = await generator.call<{ accepted: number; duplicates: number; rejected: number; messageErrors: number; recordsHeldBack: number; bytesHeldBack: number }>({ cmd: 'totals' });
     const ledgerRecords = await countLedger(svc.databaseUrl);
     results.exactlyOnce = { acceptedByAcks: totals.accepted, duplicates: totals.duplicates, rejected: totals.rejected, messageErrors: totals.messageErrors, ledgerRecords, equal: ledgerRecords === totals.accepted };
+    // Flows of apps blocked for the load's vehicles (no pack: hotspot and unrecognised traffic), skipped and never sent.
+    results.heldBack = { obeyControls: !values['ignore-controls'], records: totals.recordsHeldBack, bytes: totals.bytesHeldBack };
 
     await generator.call({ cmd: 'close' }).catch(() => undefined);
     log('stopping the service');

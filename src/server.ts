@@ -1,7 +1,7 @@
 import { ConfigError, loadConfig } from './shared/config.js';
 import { systemClock } from './shared/clock.js';
 import { AppError } from './shared/errors.js';
-import { createLogger } from './shared/logger.js';
+import { chooseLogFormat, createLogger } from './shared/logger.js';
 import { startService } from './service.js';
 
 /** The process entry point: parse config, start, print where things are, stop cleanly on SIGINT/SIGTERM. */
@@ -17,7 +17,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.LOG_LEVEL);
+  const logger = createLogger(config.LOG_LEVEL, undefined, { format: chooseLogFormat({ devMode: config.devMode, isTTY: process.stdout.isTTY === true }) });
   const service = await startService(config, { logger, clock: systemClock });
   const readyMs = Math.round(performance.now() - started);
   logger.info({ http: service.httpUrl, mqttPort: service.broker?.port ?? null, mqttTlsPort: service.broker?.tlsPort ?? null, readyMs }, 'service ready');

@@ -23,6 +23,8 @@ const USAGE = `npm run simulate -- --vehicles N --minutes M --seed S [options]
   --ack-timeout S       resend after S seconds without an ack (default 60, DESIGN 3.2)
   --drain-timeout S     wait at most S seconds for the last acks (default 120)
   --connect-rate N      vehicles connecting per second (default 500)
+  --ignore-controls     send the flows of blocked apps too (default: refuse them, as a T-Box obeying
+                        tbox/{vin}/control/{app} must, and count the bytes held back)
   --json FILE           also write the summary (with per-vehicle byte totals) as JSON
 
 Exit status: 0 when every message was acknowledged, 2 when some were not (they stay in the state file).
@@ -49,6 +51,7 @@ async function main(): Promise<void> {
       'drain-timeout': { type: 'string', default: '120' },
       'connect-rate': { type: 'string', default: '500' },
       json: { type: 'string' },
+      'ignore-controls': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -104,6 +107,7 @@ async function main(): Promise<void> {
     unitSwapsPerDay: number('swaps-per-day', values['swaps-per-day'], (x) => x >= 0, 'a number ≥ 0'),
     drainTimeoutMs: number('drain-timeout', values['drain-timeout'], (x) => x >= 0, 'a number of seconds ≥ 0') * 1000,
     connectRatePerSecond: number('connect-rate', values['connect-rate'], (x) => x > 0, 'a positive number'),
+    obeyControls: !values['ignore-controls'],
     onProgress,
     progressIntervalMs: tty ? 200 : 1_000,
     signal: abort.signal,

@@ -47,6 +47,8 @@ export interface FleetOptions {
   unitSwapsPerDay?: number;
   /** subscribe to retained rules and controls, as a T-Box does (default true) */
   subscribeControls?: boolean;
+  /** refuse new flows of blocked apps and count them (DESIGN 3.3; default true); false: send everything, as before */
+  obeyControls?: boolean;
   /** how long to wait for the last acks after the simulated end, in real ms (default 120,000) */
   drainTimeoutMs?: number;
   /** vehicles starting (connecting) per real second (default 500) */
@@ -85,6 +87,9 @@ export interface VehicleTotals {
   bytesAcked: bigint;
   bytesAckedByApp: Record<string, bigint>;
   recordsAckedByApp: Record<string, number>;
+  /** flows refused because their app was blocked (never sent, never in the ledger) */
+  bytesHeldBackByApp: Record<string, bigint>;
+  recordsHeldBackByApp: Record<string, number>;
 }
 
 export interface FleetSummary {
@@ -116,7 +121,11 @@ export interface FleetSummary {
   offlinePeriods: number;
   unitSwaps: number;
   controlsReceived: number;
+  controlsApplied: number;
   rulesReceived: number;
+  /** flows of blocked apps the vehicles refused, and the bytes they would have moved */
+  recordsHeldBack: number;
+  bytesHeldBack: bigint;
   /** vehicles whose messages were all acknowledged */
   drained: number;
   bytesAcked: bigint;
@@ -183,6 +192,7 @@ export async function runFleet(options: FleetOptions): Promise<FleetSummary> {
         ...(options.offline !== undefined ? { offline: options.offline } : {}),
         ...(options.unitSwapsPerDay !== undefined ? { unitSwapsPerDay: options.unitSwapsPerDay } : {}),
         ...(options.subscribeControls !== undefined ? { subscribeControls: options.subscribeControls } : {}),
+        ...(options.obeyControls !== undefined ? { obeyControls: options.obeyControls } : {}),
         latency,
         timers,
       }),
@@ -234,6 +244,8 @@ function summarise(input: {
     bytesAcked: v.stats.bytesAcked,
     bytesAckedByApp: Object.fromEntries([...v.stats.bytesAckedByApp].sort(([a], [b]) => a.localeCompare(b))),
     recordsAckedByApp: Object.fromEntries([...v.stats.recordsAckedByApp].sort(([a], [b]) => a.localeCompare(b))),
+    bytesHeldBackByApp: Object.fromEntries([...v.stats.bytesHeldBackByApp].sort(([a], [b]) => a.localeCompare(b))),
+    recordsHeldBackByApp: Object.fromEntries([...v.stats.recordsHeldBackByApp].sort(([a], [b]) => a.localeCompare(b))),
   }));
   return {
     vehicles: vehicles.length,
@@ -263,7 +275,10 @@ function summarise(input: {
     offlinePeriods: sum('offlinePeriods'),
     unitSwaps: sum('unitSwaps'),
     controlsReceived: sum('controlsReceived'),
+    controlsApplied: sum('controlsApplied'),
     rulesReceived: sum('rulesReceived'),
+    recordsHeldBack: sum('recordsHeldBack'),
+    bytesHeldBack: vehicles.reduce((n, v) => n + v.stats.bytesHeldBack, 0n),
     drained: input.drained,
     bytesAcked: perVehicle.reduce((n, v) => n + v.bytesAcked, 0n),
     perVehicle,

@@ -1,6 +1,7 @@
 /** The fleet simulator's programmatic API (tests and the benchmark drive it in-process). */
 export { runFleet, type FleetOptions, type FleetProgress, type FleetSummary, type VehicleTotals } from './fleet.js';
-export { Vehicle, simulatedStart, simNow, realAt, type SimulatedTime, type VehicleOptions, type VehicleStats } from './vehicle.js';
+export { Vehicle, simulatedStart, simNow, realAt, type SimulatedTime, type TrafficSource, type VehicleOptions, type VehicleStats } from './vehicle.js';
+export { DevicePolicy, type Admission, type AppliedControl, type ControlOutcome } from './device-policy.js';
 export { UnackedWindow, PROTOCOL_WINDOW, type InFlight, type WindowOptions } from './unacked-window.js';
 export { TrafficModel, type Flow } from './traffic-model.js';
 export { deriveCatalogTraffic, loadCatalogTraffic, behaviourOf, type AppTraffic, type Behaviour, type CatalogTraffic, type Endpoint } from './catalog-traffic.js';

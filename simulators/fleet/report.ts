@@ -34,9 +34,19 @@ export function formatSummary(s: FleetSummary): string {
     ['ack latency', `p50 ${ms(s.ackLatencyMs.p50)}  p90 ${ms(s.ackLatencyMs.p90)}  p99 ${ms(s.ackLatencyMs.p99)}  max ${ms(s.ackLatencyMs.max)}`],
     ['connections', `${n(s.connects)} (${n(s.connectFailures)} failed), ${n(s.offlinePeriods)} offline periods, ${n(s.unitSwaps)} unit swaps`],
     ['bytes acked', `${s.bytesAcked.toLocaleString('en-US')}`],
+    ['controls', `${n(s.controlsReceived)} received, ${n(s.controlsApplied)} applied; ${n(s.rulesReceived)} rules messages`],
+    ['held back', `${s.bytesHeldBack.toLocaleString('en-US')} bytes in ${n(s.recordsHeldBack)} flows of blocked apps (${heldBackByApp(s)})`],
   ];
   const width = Math.max(...rows.map(([k]) => k.length));
   return rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`).join('\n');
+}
+
+/** `music 1,234, general 56` — bytes held back per app over the fleet, largest first; `none` when nothing was. */
+function heldBackByApp(s: FleetSummary): string {
+  const byApp = new Map<string, bigint>();
+  for (const v of s.perVehicle) for (const [app, bytes] of Object.entries(v.bytesHeldBackByApp)) byApp.set(app, (byApp.get(app) ?? 0n) + bytes);
+  if (byApp.size === 0) return 'none';
+  return [...byApp].sort(([, a], [, b]) => (a < b ? 1 : a > b ? -1 : 0)).map(([app, bytes]) => `${app} ${bytes.toLocaleString('en-US')}`).join(', ');
 }
 
 /** JSON with bigints as decimal strings (bytes are exact, never floats). */

@@ -1,10 +1,11 @@
-import { ackTopic, controlTopic, rulesTopic, usageTopic } from '../../src/mqtt/topics.js';
+import { ackTopic, controlTopic, parseControlTopic, rulesTopic, usageTopic } from '../../src/mqtt/topics.js';
 import type { CatalogTraffic } from './catalog-traffic.js';
+import { DevicePolicy, type AppliedControl } from './device-policy.js';
 import { LatencyHistogram } from './latency-histogram.js';
 import { createRng, type Rng } from './prng.js';
 import { SEQ_LEASE_BLOCK, type PendingMessage, type StateStore, type VehicleState } from './state-store.js';
 import { realTimers, type Timers } from './timers.js';
-import { TrafficModel } from './traffic-model.js';
+import { TrafficModel, type Flow } from './traffic-model.js';
 import type { DeviceConnection, DeviceIdentity, Transport } from './transport.js';
 import { PROTOCOL_WINDOW, UnackedWindow, type InFlight } from './unacked-window.js';
 import { buildUsagePayload, DEFAULT_OFFSET_MINUTES, parseAck, recordBytes, splitIntoMessages, type SimRecord, type UsageMessage } from './usage-message.js';
@@ -51,6 +52,13 @@ export interface VehicleOptions {
   unitSwapsPerDay?: number;
   /** subscribe to the retained rules and controls too, like a real T-Box (default true) */
   subscribeControls?: boolean;
+  /**
+   * refuse new flows of an app whose control is `block`, classifying them with the rules received
+   * (DESIGN 3.3, 3.4), and count what was held back (default true; needs `subscribeControls`)
+   */
+  obeyControls?: boolean;
+  /** where the minute's flows come from (default: the catalog traffic model for this vehicle's seed) */
+  trafficSource?: TrafficSource;
   /** ack latencies of the whole fleet go here */
   latency?: LatencyHistogram;
   timers?: Timers;
@@ -58,7 +66,13 @@ export interface VehicleOptions {
   offsetMinutes?: number;
 }
 
+/** The flows metered in one simulated minute (`TrafficModel` is one). */
+export interface TrafficSource {
+  nextMinute(windowStartMs: number): Flow[];
+}
+
 export interface VehicleStats {
+  /** records formed and numbered (held-back flows are not: they never existed on the network) */
   recordsGenerated: number;
   messagesSent: number;
   messagesResent: number;
@@ -80,7 +94,18 @@ export interface VehicleStats {
   offlinePeriods: number;
   unitSwaps: number;
   controlsReceived: number;
+  /** controls whose rev was higher than the last applied for their app (or an empty payload clearing one) */
+  controlsApplied: number;
+  /** controls ignored: rev not higher than the last applied (retained copies, republishes), or unreadable */
+  controlsIgnored: number;
   rulesReceived: number;
+  /** flows refused because their app was blocked when they would have started (DESIGN 3.3) */
+  recordsHeldBack: number;
+  /** Σ (up + down) the refused flows would have moved */
+  bytesHeldBack: bigint;
+  /** the same per app, as the rules classify them */
+  bytesHeldBackByApp: Map<string, bigint>;
+  recordsHeldBackByApp: Map<string, number>;
   /** Σ (up + down) of the acked records: what the ledger must hold for this VIN, to the byte */
   bytesAcked: bigint;
   /** the same per app the catalog gives the records */
@@ -99,7 +124,9 @@ export interface VehicleStats {
 export class Vehicle {
   readonly vin: string;
   readonly stats: VehicleStats;
-  private readonly traffic: TrafficModel;
+  private readonly traffic: TrafficSource;
+  private readonly policy = new DevicePolicy();
+  private readonly obeying: boolean;
   private readonly timers: Timers;
   private readonly window: UnackedWindow;
   private readonly jitterRng: Rng;
@@ -138,7 +165,10 @@ export class Vehicle {
     this.vin = options.identity.vin;
     this.timers = options.timers ?? realTimers;
     const root = createRng(`${options.seed}/${this.vin}`);
-    this.traffic = new TrafficModel(options.traffic, root.fork('traffic'));
+    // Forked either way, so every other stream stays the same whichever source is used.
+    const trafficRng = root.fork('traffic');
+    this.traffic = options.trafficSource ?? new TrafficModel(options.traffic, trafficRng);
+    this.obeying = options.obeyControls !== false && options.subscribeControls !== false;
     this.jitterRng = root.fork('jitter');
     this.offlineRng = root.fork('offline');
     this.swapRng = root.fork('swap');
@@ -173,7 +203,13 @@ export class Vehicle {
       offlinePeriods: 0,
       unitSwaps: 0,
       controlsReceived: 0,
+      controlsApplied: 0,
+      controlsIgnored: 0,
       rulesReceived: 0,
+      recordsHeldBack: 0,
+      bytesHeldBack: 0n,
+      bytesHeldBackByApp: new Map(),
+      recordsHeldBackByApp: new Map(),
       bytesAcked: 0n,
       bytesAckedByApp: new Map(),
       recordsAckedByApp: new Map(),
@@ -195,6 +231,16 @@ export class Vehicle {
 
   get connected(): boolean {
     return this.connection !== null;
+  }
+
+  /** The last control applied for `app` (DESIGN 3.3), undefined when none arrived: allowed. */
+  control(app: string): AppliedControl | undefined {
+    return this.policy.control(app);
+  }
+
+  /** The catalog version of the rules received, null before any (DESIGN 3.4). */
+  get rulesVersion(): string | null {
+    return this.policy.catalogVersion;
   }
 
   /** simulated minutes generated so far */
@@ -282,12 +328,28 @@ export class Vehicle {
     const offlineMinutes = Math.max(0.5, this.offlineRng.exponential(this.options.offline?.meanMinutes ?? 3));
     const swaps = this.swapRng.chance((this.options.unitSwapsPerDay ?? 0) / 1440);
     if (swaps) this.swapUnit();
-    const flows = this.traffic.nextMinute(end - MINUTE_MS);
+    const flows = this.traffic.nextMinute(end - MINUTE_MS).filter((flow) => this.admit(flow));
     const records: SimRecord[] = flows.map((flow) => ({ ...flow, seq: this.state.nextSeq++ }));
     this.stats.recordsGenerated += records.length;
     this.backlog.push(...splitIntoMessages(this.state.epoch, records, this.recordsPerMessage, () => this.state.nextBatch++));
     if (losesCoverage && end >= this.offlineUntilSimMs) this.goOffline(end, offlineMinutes);
     this.pump();
+  }
+
+  /**
+   * DESIGN 3.3/3.4: a flow of an app blocked now is never opened, so it is neither numbered nor sent; what
+   * it would have moved is counted. Flows metered before the block are usage that happened: they are sent.
+   */
+  private admit(flow: Flow): boolean {
+    if (!this.obeying) return true;
+    const { app, allowed } = this.policy.admit(flow);
+    if (allowed) return true;
+    const bytes = recordBytes(flow);
+    this.stats.recordsHeldBack++;
+    this.stats.bytesHeldBack += bytes;
+    this.stats.bytesHeldBackByApp.set(app, (this.stats.bytesHeldBackByApp.get(app) ?? 0n) + bytes);
+    this.stats.recordsHeldBackByApp.set(app, (this.stats.recordsHeldBackByApp.get(app) ?? 0) + 1);
+    return false;
   }
 
   /** DESIGN 3.1: a new unit re-initialises its seq counter, so it picks a new random epoch. */
@@ -474,8 +536,17 @@ export class Vehicle {
 
   private onMessage(topic: string, payload: Buffer): void {
     if (topic === ackTopic(this.vin)) return this.onAck(payload);
-    if (topic === rulesTopic(this.vin)) this.stats.rulesReceived++;
-    else this.stats.controlsReceived++;
+    if (topic === rulesTopic(this.vin)) {
+      this.stats.rulesReceived++;
+      this.policy.applyRules(payload);
+      return;
+    }
+    const control = parseControlTopic(topic);
+    if (control === null || control.vin !== this.vin) return;
+    this.stats.controlsReceived++;
+    const outcome = this.policy.applyControl(control.app, payload);
+    if (outcome === 'applied' || outcome === 'cleared') this.stats.controlsApplied++;
+    else this.stats.controlsIgnored++;
   }
 
   private onAck(payload: Buffer): void {

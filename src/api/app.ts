@@ -69,6 +69,8 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
   await app.register(fastifySwagger, {
     openapi: {
       info: { title: 'Directed-traffic billing API', version: '1.0.0', description: 'See DESIGN.md section 5 for the contract.' },
+      // Relative: the document is right wherever it is served from (behind a proxy, on any PORT).
+      servers: [{ url: '/', description: 'this service, where the document is served' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
     },
@@ -85,11 +87,11 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
   app.addHook('onRequest', enforceAudience);
 
   const publicRoute = { security: [] as Array<Record<string, string[]>> };
-  app.get('/health', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
+  app.get('/health', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], operationId: 'getHealth', summary: 'Liveness: the process answers', response: { 200: z.object({ status: z.literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
   // A flood of /ready is one round of checks a second (each check is a `SELECT 1` at most).
   const readiness = Object.entries(options.readiness).map(([name, check]) => [name, cachedFor(() => check().catch(() => false), READINESS_CACHE_MS)] as const);
-  app.get('/ready', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
+  app.get('/ready', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], operationId: 'getReadiness', summary: 'Readiness: the database and the broker, each check by name', response: { 200: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }), 503: z.object({ status: z.string(), checks: z.record(z.string(), z.boolean()) }) } } }, async (_request, reply) => {
     const entries = await Promise.all(
       readiness.map(async ([name, check]) => [name, await check()] as const),
     );
@@ -98,7 +100,7 @@ export async function buildApp(options: AppOptions): Promise<FastifyZodInstance>
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', checks });
   });
 
-  app.get('/metrics', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], hide: false } }, async (_request, reply) => {
+  app.get('/metrics', { config: { audience: ['public'] }, schema: { ...publicRoute, tags: ['operations'], operationId: 'getMetrics', summary: 'Prometheus metrics (text exposition format)', hide: false } }, async (_request, reply) => {
     reply.header('content-type', options.metrics.contentType);
     return options.metrics.metrics();
   });

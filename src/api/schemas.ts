@@ -81,3 +81,6 @@ export const NewKeySchema = z.object({ key: z.string(), keyId: z.string() });
 
 /** The id of a stored row (invoices, e-invoices): a positive bigint as text. */
 export const RowIdSchema = z.string().regex(/^\d{1,18}$/, { message: 'must be a numeric id' });
+
+/** A 200 that is a document, not JSON (an HTML page, a CSV file), as the OpenAPI document describes it. */
+export const textResponse = (mediaType: string, description: string) => ({ description, content: { [mediaType]: { schema: z.string() } } });

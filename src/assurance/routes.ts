@@ -2,7 +2,7 @@ import { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, MonthSchema } from '../api/schemas.js';
+import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, MonthSchema, textResponse } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import { AppError, invalid, notFound } from '../shared/errors.js';
@@ -35,7 +35,7 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
     scope.post('/v1/carrier-usage', {
       config: { audience: ['admin'] },
       schema: {
-        tags: ['assurance'],
+        tags: ['assurance'], operationId: 'importCarrierUsage',
         summary:
           'Import a carrier usage file (CSV carrier-usage/1, text/csv, UTF-8; see src/assurance/README.md), streamed. Every bad line is reported and nothing is applied unless ?partial=true; the same file id again changes nothing; a later file for the same card and day replaces its figure (audited). File id: X-File-Id header or ?fileId (default sha256 of the bytes)',
         querystring: z.object({ partial: z.enum(['true', 'false']).default('false'), fileId: FileIdSchema.optional() }),
@@ -64,7 +64,7 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
   app.get('/v1/reconciliation', {
     config: { audience: ['admin'] },
     schema: {
-      tags: ['assurance'],
+      tags: ['assurance'], operationId: 'getReconciliation',
       summary: 'Carrier bytes against ledger bytes per card per day for a month (carrier timezone): totals by status, the daily gap, the largest discrepancies, the corrections audit',
       querystring: MonthQuery.extend({ limit: LimitSchema.meta({ description: 'largest discrepancies listed, 1..1000 (default 100)' }) }),
       response: { 200: ReconciliationSchema, ...errors },
@@ -74,24 +74,24 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
 
   app.get('/v1/reconciliation/days.csv', {
     config: { audience: ['admin'] },
-    schema: { tags: ['assurance'], summary: 'Every judged card-day of the month as CSV', querystring: MonthQuery },
+    schema: { tags: ['assurance'], operationId: 'getReconciliationDaysCsv', summary: 'Every judged card-day of the month as CSV', querystring: MonthQuery, response: { 200: textResponse('text/csv', 'One row per judged card-day'), ...errors } },
     handler: async (request, reply) => {
       const { cardDays } = await deps.reconciliation.cardDays(request.query.month);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="reconciliation-${request.query.month}.csv"`);
-      return reply.send(Readable.from(cardDaysCsv(cardDays)));
+      return reply.send(Readable.from(cardDaysCsv(cardDays)) as unknown as string);
     },
   });
 
   app.get('/v1/reconciliation/cards/:iccid', {
     config: { audience: ['admin'] },
-    schema: { tags: ['assurance'], summary: 'One card, day by day', params: z.object({ iccid: IccidSchema }), querystring: MonthQuery, response: { 200: CardReconciliationSchema, ...errors } },
+    schema: { tags: ['assurance'], operationId: 'getCardReconciliation', summary: 'One card, day by day', params: z.object({ iccid: IccidSchema }), querystring: MonthQuery, response: { 200: CardReconciliationSchema, ...errors } },
     handler: async (request) => deps.reconciliation.card(request.query.month, request.params.iccid),
   });
 
   app.get('/v1/breakage', {
     config: { audience: ['admin'] },
     schema: {
-      tags: ['assurance'],
+      tags: ['assurance'], operationId: 'getBreakage',
       summary: 'Pack breakage for a month (billing timezone): per pack product, packs sold, and of the packs that expired in the month the bytes used, the bytes unused and the revenue of the unused part (pro rata of the tax-inclusive price)',
       querystring: MonthQuery,
       response: { 200: BreakageSchema, ...errors },
@@ -101,23 +101,23 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
 
   app.get('/v1/breakage.csv', {
     config: { audience: ['admin'] },
-    schema: { tags: ['assurance'], summary: 'Pack breakage as CSV', querystring: MonthQuery },
+    schema: { tags: ['assurance'], operationId: 'getBreakageCsv', summary: 'Pack breakage as CSV', querystring: MonthQuery, response: { 200: textResponse('text/csv', 'One row per pack product'), ...errors } },
     handler: async (request, reply) => {
       const report = await deps.breakage.month(request.query.month);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="breakage-${request.query.month}.csv"`);
-      return reply.send(Readable.from(breakageCsv(report)));
+      return reply.send(Readable.from(breakageCsv(report)) as unknown as string);
     },
   });
 
   app.get('/v1/abuse-signals', {
     config: { audience: ['admin'] },
-    schema: { tags: ['assurance'], summary: 'Zero-rating abuse signals of a month (billing timezone), each with its evidence; never billed', querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
+    schema: { tags: ['assurance'], operationId: 'listAbuseSignals', summary: 'Zero-rating abuse signals of a month (billing timezone), each with its evidence; never billed', querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
     handler: async (request) => deps.signals.month(request.query.month),
   });
 
   app.get('/v1/sponsors/:id/abuse-signals', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['assurance'], summary: 'The abuse signals that touch the sponsor’s apps', params: z.object({ id: IdSchema }), querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
+    schema: { tags: ['assurance'], operationId: 'listSponsorAbuseSignals', summary: 'The abuse signals that touch the sponsor’s apps', params: z.object({ id: IdSchema }), querystring: MonthQuery, response: { 200: SignalsSchema, ...errors } },
     handler: async (request) => {
       if (!deps.catalog().sponsors.some((s) => s.id === request.params.id)) throw notFound(`sponsor ${request.params.id}`);
       return deps.signals.month(request.query.month, request.params.id);

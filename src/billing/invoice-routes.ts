@@ -1,6 +1,6 @@
 import { Readable } from 'node:stream';
 import { z } from 'zod';
-import { ErrorSchema, IdSchema, MonthSchema, RowIdSchema } from '../api/schemas.js';
+import { ErrorSchema, IdSchema, MonthSchema, RowIdSchema, textResponse } from '../api/schemas.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -14,6 +14,7 @@ import { toInvoiceJson, type InvoiceDocument, type InvoiceQueries } from './invo
 import { InvoiceSchema } from './schemas.js';
 
 const errors = { 401: ErrorSchema, 403: ErrorSchema, 404: ErrorSchema, 409: ErrorSchema, 422: ErrorSchema };
+/** A 200 that is not JSON, for OpenAPI; fastify sends a string or stream with its own content type unserialised. */
 const SponsorParams = z.object({ id: IdSchema });
 const InvoiceParams = SponsorParams.extend({ invoiceId: RowIdSchema });
 
@@ -40,7 +41,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'A sponsor’s invoices and credit notes, newest first', params: SponsorParams, response: { 200: z.object({ invoices: z.array(InvoiceSchema) }), ...errors } },
+    schema: { tags: ['invoices'], operationId: 'listInvoices', summary: 'A sponsor’s invoices and credit notes, newest first', params: SponsorParams, response: { 200: z.object({ invoices: z.array(InvoiceSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
       return { invoices: (await deps.invoices.list(request.params.id)).map(toInvoiceJson) };
@@ -49,19 +50,19 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'One invoice', params: InvoiceParams, response: { 200: InvoiceSchema, ...errors } },
+    schema: { tags: ['invoices'], operationId: 'getInvoice', summary: 'One invoice', params: InvoiceParams, response: { 200: InvoiceSchema, ...errors } },
     handler: async (request) => toInvoiceJson(await load(request.params.id, request.params.invoiceId)),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/print', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The printable invoice (HTML with print CSS)', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'printInvoice', summary: 'The printable invoice (HTML with print CSS)', params: InvoiceParams, response: { 200: textResponse('text/html', 'The invoice as an HTML page'), ...errors } },
     handler: async (request, reply) => reply.type('text/html; charset=utf-8').send(renderInvoiceHtml(await load(request.params.id, request.params.invoiceId))),
   });
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/lines.csv', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The invoice lines as CSV', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'getInvoiceLinesCsv', summary: 'The invoice lines as CSV', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per invoice line'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
       return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
@@ -70,11 +71,12 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
 
   app.get('/v1/sponsors/:id/invoices/:invoiceId/usage.csv', {
     config: { audience: ['admin', 'sponsor'] },
-    schema: { tags: ['invoices'], summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams },
+    schema: { tags: ['invoices'], operationId: 'getInvoiceUsageCsv', summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per vehicle, app and line key'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
       reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
-      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
+      // A stream is piped as is; the 200 schema (a string) only documents the body for OpenAPI.
+      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)) as unknown as string);
     },
   });
 
@@ -82,6 +84,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
+      operationId: 'issueCreditNote',
       summary: 'Credit an invoice in full (idempotent); its usage is invoiced again at the next close',
       params: InvoiceParams,
       response: { 201: z.object({ id: z.string(), number: z.string() }), ...errors },
@@ -96,6 +99,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['invoices'],
+      operationId: 'closeBillingPeriod',
       summary: 'Close an ended month now, earlier open months first (idempotent)',
       params: z.object({ month: MonthSchema }),
       response: {

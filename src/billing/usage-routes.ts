@@ -19,6 +19,7 @@ export function usageRoutes(app: FastifyZodInstance, deps: UsageQueryDeps): void
     config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['sponsors'],
+      operationId: 'getSponsorUsage',
       summary: 'A sponsor’s usage and amounts for a billing month as it stands now',
       params: z.object({ id: IdSchema }),
       querystring: UsageQuerystringSchema,

@@ -17,6 +17,7 @@ export function deadLetterRoutes(app: FastifyZodInstance, deps: DeadLetterRouteD
     config: { audience: ['admin'] },
     schema: {
       tags: ['ledger'],
+      operationId: 'listDeadLetters',
       summary: 'Rejected usage payloads with codes and reasons, newest first',
       querystring: z.object({
         limit: LimitSchema.meta({ description: 'letters per page, 1..1000 (default 100)' }),

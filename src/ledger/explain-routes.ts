@@ -18,6 +18,7 @@ export function explainRoutes(app: FastifyZodInstance, deps: ExplainRouteDeps): 
     config: { audience: ['admin', 'sponsor'] },
     schema: {
       tags: ['ledger'],
+      operationId: 'explainUsageRecord',
       summary: 'How one usage record was classified and who pays for it',
       params: z.object({ vin: VinSchema, seq: SeqSchema }),
       querystring: z.object({ epoch: EpochSchema.default('0') }),

@@ -29,6 +29,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'createMerchant',
       summary: 'Create a merchant (the seller on its e-invoices)',
       body: z.object({ id: IdSchema, name: z.string().trim().min(1).max(128), taxId: UsccSchema }),
       response: { 201: MerchantSchema, ...errors },
@@ -38,19 +39,19 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
 
   app.get('/v1/merchants', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
+    schema: { tags: ['merchants'], operationId: 'listMerchants', summary: 'Every merchant', response: { 200: z.object({ merchants: z.array(MerchantSchema) }), ...errors } },
     handler: async () => ({ merchants: await deps.merchants.list() }),
   });
 
   app.get('/v1/merchants/:id', {
     config: { audience: ['admin', 'merchant'] },
-    schema: { tags: ['merchants'], summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
+    schema: { tags: ['merchants'], operationId: 'getMerchant', summary: 'One merchant', params: IdParams, response: { 200: MerchantSchema, ...errors } },
     handler: async (request) => requireMerchant(request.params.id),
   });
 
   app.post('/v1/merchants/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: NewKeySchema, ...errors } },
+    schema: { tags: ['merchants'], operationId: 'createMerchantKey', summary: 'Create a merchant API key (shown once)', params: IdParams, response: { 201: NewKeySchema, ...errors } },
     handler: async (request, reply) => {
       await requireMerchant(request.params.id);
       return reply.status(201).send(await deps.keys.create('merchant', request.params.id));
@@ -59,7 +60,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
 
   app.get('/v1/merchants/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['merchants'], summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
+    schema: { tags: ['merchants'], operationId: 'listMerchantKeys', summary: 'List a merchant’s keys (never the secrets)', params: IdParams, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       await requireMerchant(request.params.id);
       return { keys: await deps.keys.list('merchant', request.params.id) };
@@ -70,6 +71,7 @@ export function merchantRoutes(app: FastifyZodInstance, deps: MerchantRouteDeps)
     config: { audience: ['admin'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'revokeMerchantKey',
       summary: 'Revoke a merchant key (idempotent)',
       params: IdParams.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },

@@ -51,6 +51,7 @@ export function merchantSimRoutes(app: FastifyZodInstance, deps: MerchantSimRout
     bodyLimit: 8 * 1024 * 1024,
     schema: {
       tags: ['merchants'],
+      operationId: 'importSims',
       summary:
         'Import cards into inventory: every bad row is reported and none is imported, unless ?partial=true imports the good rows. A card already on the platform (any merchant’s, or a vehicle’s) is 409 SIM_UNAVAILABLE, whoever holds it; only the admin assigns a vehicle’s card to a merchant, by importing it here',
       params: IdParams,
@@ -82,6 +83,7 @@ export function merchantSimRoutes(app: FastifyZodInstance, deps: MerchantSimRout
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'listMerchantSims',
       summary: 'A merchant’s cards, by ICCID (cursor pagination)',
       params: IdParams,
       querystring: z.object({ state: SimStateSchema.optional(), limit: LimitSchema, cursor: z.string().max(20).optional() }),
@@ -97,6 +99,7 @@ export function merchantSimRoutes(app: FastifyZodInstance, deps: MerchantSimRout
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'listMerchantOrders',
       summary: 'A merchant’s orders created or refunded in a month (billing timezone), by id (cursor pagination)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema, limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
@@ -116,6 +119,7 @@ export function merchantSimRoutes(app: FastifyZodInstance, deps: MerchantSimRout
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'getMerchantSettlement',
       summary: 'The month’s settlement: orders created in it (+), refunds made in it (−); gross = Σ retail, wholesaleCost = Σ wholesale (owed to the platform), margin = gross − wholesaleCost',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),
@@ -136,6 +140,7 @@ export function merchantSimRoutes(app: FastifyZodInstance, deps: MerchantSimRout
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['merchants'],
+      operationId: 'listMerchantEinvoices',
       summary: 'The month’s e-invoices of a merchant (blue in the order’s month, red-letter in the refund’s month)',
       params: IdParams,
       querystring: z.object({ month: MonthSchema }),

@@ -45,13 +45,13 @@ const providerErrors = { 502: ErrorSchema, 503: ErrorSchema, 504: ErrorSchema };
 const IccidParams = z.object({ iccid: IccidSchema });
 const OrderParams = z.object({ externalOrderId: ExternalOrderIdSchema });
 
-const TRANSITION_ROUTES: ReadonlyArray<{ path: string; event: ManualEvent; summary: string }> = [
-  { path: '/test', event: 'startTest', summary: 'Start testing a card (inventory → test)' },
-  { path: '/test/end', event: 'endTest', summary: 'End a test (test → inventory)' },
-  { path: '/activate', event: 'activate', summary: 'Activate a sold card (sold → active); needs its responsible subject verified and, for an individual, fewer than 10 cards in service on the ID number' },
-  { path: '/suspend', event: 'suspend', summary: 'Suspend a card (active → suspended)' },
-  { path: '/resume', event: 'resume', summary: 'Resume a card (suspended → active); needs serviceUntil > now' },
-  { path: '/retire', event: 'retire', summary: 'Retire a card for good (any state but retired)' },
+const TRANSITION_ROUTES: ReadonlyArray<{ path: string; operationId: string; event: ManualEvent; summary: string }> = [
+  { path: '/test', operationId: 'startSimTest', event: 'startTest', summary: 'Start testing a card (inventory → test)' },
+  { path: '/test/end', operationId: 'endSimTest', event: 'endTest', summary: 'End a test (test → inventory)' },
+  { path: '/activate', operationId: 'activateSim', event: 'activate', summary: 'Activate a sold card (sold → active); needs its responsible subject verified and, for an individual, fewer than 10 cards in service on the ID number' },
+  { path: '/suspend', operationId: 'suspendSim', event: 'suspend', summary: 'Suspend a card (active → suspended)' },
+  { path: '/resume', operationId: 'resumeSim', event: 'resume', summary: 'Resume a card (suspended → active); needs serviceUntil > now' },
+  { path: '/retire', operationId: 'retireSim', event: 'retire', summary: 'Retire a card for good (any state but retired)' },
 ];
 
 /** DESIGN 6: cards, their transitions and real-name, orders, refunds, recharges; plus the audited reveal. */
@@ -68,6 +68,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'listPlans',
       summary: 'The plans merchants sell (catalog `plans`): term, packs, wholesale (tax-exclusive) and retail (tax-inclusive)',
       response: {
         200: z.object({
@@ -88,7 +89,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/sims/:iccid', {
     config: { audience: ['admin', 'merchant'] },
-    schema: { tags: ['sims'], summary: 'A card, its state, service and real-name subjects (personal data masked)', params: IccidParams, response: { 200: SimSchema, ...errors } },
+    schema: { tags: ['sims'], operationId: 'getSim', summary: 'A card, its state, service and real-name subjects (personal data masked)', params: IccidParams, response: { 200: SimSchema, ...errors } },
     handler: async (request) => {
       const sim = requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
       return deps.views.sim(deps.pool, sim);
@@ -97,7 +98,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.get('/v1/sims/:iccid/events', {
     config: { audience: ['admin', 'merchant'] },
-    schema: { tags: ['sims'], summary: 'The audit trail of a card: every transition and real-name change, who, when and why', params: IccidParams, response: { 200: z.object({ events: z.array(SimEventSchema) }), ...errors } },
+    schema: { tags: ['sims'], operationId: 'listSimEvents', summary: 'The audit trail of a card: every transition and real-name change, who, when and why', params: IccidParams, response: { 200: z.object({ events: z.array(SimEventSchema) }), ...errors } },
     handler: async (request) => {
       requireInScope(await findSim(deps.pool, request.params.iccid), callerOf(request.principal), request.params.iccid);
       return { events: (await listEvents(deps.pool, request.params.iccid)).map(deps.views.event) };
@@ -107,7 +108,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
   for (const route of TRANSITION_ROUTES) {
     app.post(`/v1/sims/:iccid${route.path}`, {
       config: { audience: ['admin', 'merchant'] },
-      schema: { tags: ['sims'], summary: route.summary, params: IccidParams, body: ReasonBodySchema, response: { 200: SimSchema, ...errors } },
+      schema: { tags: ['sims'], operationId: route.operationId, summary: route.summary, params: IccidParams, body: ReasonBodySchema, response: { 200: SimSchema, ...errors } },
       handler: async (request) => {
         const sim = await deps.lifecycle.transition(request.params.iccid, route.event, callerOf(request.principal), request.body?.reason);
         return deps.views.sim(deps.pool, sim);
@@ -119,6 +120,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'registerRealName',
       summary: 'Register the real-name subject of a card: the holder (individual with liveness, or enterprise with agent) or, for a vehicle card, the vehicle user (role owner)',
       params: IccidParams,
       body: realNameBodySchema(today),
@@ -134,6 +136,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'rechargeSim',
       summary: 'A recharge or renewal (idempotent per externalOrderId); resumes a suspended card whose service then reaches past now',
       params: IccidParams,
       body: z.object({ externalOrderId: ExternalOrderIdSchema, plan: IdSchema, buyer: BuyerSchema.optional() }),
@@ -149,6 +152,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
+      operationId: 'revealPersonalData',
       summary: 'Unmasked personal data of a card (holder, owner, buyers, MSISDN); every call is written to the access log with its reason',
       params: IccidParams,
       body: z.object({ reason: z.string().trim().min(5).max(500) }),
@@ -161,6 +165,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
+      operationId: 'listPersonalDataAccess',
       summary: 'Who saw unmasked personal data, when and why (newest first)',
       querystring: z.object({ iccid: IccidSchema.optional(), limit: LimitSchema, cursor: z.string().regex(/^[0-9]+$/).optional() }),
       response: {
@@ -176,7 +181,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
 
   app.post('/v1/personal-data/reencrypt', {
     config: { audience: ['admin'] },
-    schema: { tags: ['sims'], summary: 'Re-encrypt personal data written with PII_KEY_PREVIOUS under PII_KEY (also run at startup)', response: { 200: z.object({ reencrypted: z.number().int() }), ...errors } },
+    schema: { tags: ['sims'], operationId: 'reencryptPersonalData', summary: 'Re-encrypt personal data written with PII_KEY_PREVIOUS under PII_KEY (also run at startup)', response: { 200: z.object({ reencrypted: z.number().int() }), ...errors } },
     handler: async () => ({ reencrypted: await deps.personalData.reencryptAll() }),
   });
 
@@ -184,6 +189,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'createOrder',
       summary: 'A store order: sells a card from inventory (idempotent per (merchant, externalOrderId); the same id with another body is 409)',
       body: z.object({ merchant: IdSchema, externalOrderId: ExternalOrderIdSchema, iccid: IccidSchema, plan: IdSchema, buyer: BuyerSchema }),
       response: { 200: OrderSchema, 201: OrderSchema, ...errors },
@@ -198,6 +204,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'getOrder',
       summary: 'An order by its external id (the admin names the merchant when several use the id)',
       params: OrderParams,
       querystring: z.object({ merchant: IdSchema.optional() }),
@@ -210,6 +217,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'refundOrder',
       summary: 'Refund an order in full (idempotent): before activation the card returns to inventory; a red-letter invoice reverses the order’s invoice',
       params: OrderParams,
       body: z.object({ merchant: IdSchema.optional(), reason: z.string().trim().min(1).max(500).optional() }).nullish(),
@@ -225,6 +233,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin', 'merchant'] },
     schema: {
       tags: ['sims'],
+      operationId: 'retryEinvoice',
       summary: 'Try to issue a pending or rejected e-invoice now (same idempotency key: never a duplicate)',
       params: z.object({ id: RowIdSchema }),
       response: { 200: InvoiceSchema, ...errors },
@@ -244,6 +253,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
+      operationId: 'changeVehicleOwner',
       summary:
         'A used-car sale: clears the vehicle user’s real-name (it is the vehicle’s, through SIM swaps); REALNAME_REQUIRED returns on general and wifi-hotspot until the new user registers. Answers the vehicle’s card, or {vin, iccid, owner} while that card is the platform’s',
       params: z.object({ vin: VinSchema }),
@@ -261,6 +271,7 @@ export function simRoutes(app: FastifyZodInstance, deps: SimRouteDeps): void {
     config: { audience: ['admin'] },
     schema: {
       tags: ['sims'],
+      operationId: 'runSimLifecycleJobs',
       summary: 'Run the SIM lifecycle jobs now (suspend expired cards, monthly packs, control reconciliation, e-invoice retries); they also run every minute',
       response: { 200: z.object({ suspended: z.number().int(), monthlyPacks: z.number().int(), controlsReconciled: z.number().int(), einvoicesAttempted: z.number().int() }), ...errors },
     },

@@ -16,7 +16,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.post('/v1/sponsors/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['sponsors'], summary: 'Create a sponsor API key (shown once)', params, response: { 201: NewKeySchema, ...errors } },
+    schema: { tags: ['sponsors'], operationId: 'createSponsorKey', summary: 'Create a sponsor API key (shown once)', params, response: { 201: NewKeySchema, ...errors } },
     handler: async (request, reply) => {
       requireSponsor(request.params.id);
       return reply.status(201).send(await deps.keys.create('sponsor', request.params.id));
@@ -25,7 +25,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
 
   app.get('/v1/sponsors/:id/keys', {
     config: { audience: ['admin'] },
-    schema: { tags: ['sponsors'], summary: 'List a sponsor’s keys (never the secrets)', params, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
+    schema: { tags: ['sponsors'], operationId: 'listSponsorKeys', summary: 'List a sponsor’s keys (never the secrets)', params, response: { 200: z.object({ keys: z.array(KeyInfoSchema) }), ...errors } },
     handler: async (request) => {
       requireSponsor(request.params.id);
       return { keys: await deps.keys.list('sponsor', request.params.id) };
@@ -36,6 +36,7 @@ export function sponsorKeyRoutes(app: FastifyZodInstance, deps: { keys: ApiKeySt
     config: { audience: ['admin'] },
     schema: {
       tags: ['sponsors'],
+      operationId: 'revokeSponsorKey',
       summary: 'Revoke a sponsor key (idempotent)',
       params: params.extend({ keyId: KeyIdSchema }),
       response: { 204: z.null(), ...errors },

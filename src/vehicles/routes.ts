@@ -35,6 +35,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
+      operationId: 'registerVehicle',
       summary: 'Register a T-Box; the device secret is returned once',
       body: z.object({ vin: VinSchema, iccid: IccidSchema, automaker: z.string().min(1).max(40), model: z.string().min(1).max(100), activatedAt: OffsetTimestampSchema.optional() }),
       response: { 201: SecretReplySchema, ...errors },
@@ -44,19 +45,19 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
 
   app.get('/v1/vehicles/:vin', {
     config: { audience: ['admin'] },
-    schema: { tags: ['vehicles'], summary: 'A vehicle, its packs and control states', params: VinParams, response: { 200: VehicleSchema, ...errors } },
+    schema: { tags: ['vehicles'], operationId: 'getVehicle', summary: 'A vehicle, its packs and control states', params: VinParams, response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.get(request.params.vin)),
   });
 
   app.post('/v1/vehicles/:vin/activate', {
     config: { audience: ['admin'] },
-    schema: { tags: ['vehicles'], summary: 'Set the activation date', params: VinParams, body: z.object({ activatedAt: OffsetTimestampSchema }), response: { 200: VehicleSchema, ...errors } },
+    schema: { tags: ['vehicles'], operationId: 'activateVehicle', summary: 'Set the activation date', params: VinParams, body: z.object({ activatedAt: OffsetTimestampSchema }), response: { 200: VehicleSchema, ...errors } },
     handler: async (request) => present(await service.activate(request.params.vin, request.body.activatedAt)),
   });
 
   app.post('/v1/vehicles/:vin/secret', {
     config: { audience: ['admin'] },
-    schema: { tags: ['vehicles'], summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
+    schema: { tags: ['vehicles'], operationId: 'rotateDeviceSecret', summary: 'Rotate the device secret (closes the live session); returned once', params: VinParams, response: { 200: SecretReplySchema, ...errors } },
     handler: async (request) => service.rotateSecret(request.params.vin),
   });
 
@@ -64,6 +65,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
+      operationId: 'swapVehicleIccid',
       summary:
         'SIM swap: bind a free card (not bound to a vehicle, not in a merchant’s inventory) to the vehicle; audited in its ICCID history; usage before the swap stays on the old card; the vehicle user’s real-name stays with the vehicle; the same ICCID again is a no-op',
       params: VinParams,
@@ -80,6 +82,7 @@ export function vehicleRoutes(app: FastifyZodInstance, deps: VehicleRouteDeps): 
     config: { audience: ['admin'] },
     schema: {
       tags: ['vehicles'],
+      operationId: 'buyPack',
       summary: 'The owner bought a pack (idempotent per externalOrderId)',
       params: VinParams,
       body: z.object({ pack: z.string().min(1).max(40), purchasedAt: OffsetTimestampSchema.optional(), externalOrderId: z.string().min(1).max(128).optional() }),

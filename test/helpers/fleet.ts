@@ -1,4 +1,5 @@
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createApiClient } from '../../simulators/shared/api/client.js';
 import { makeIccid, makeVin } from './fixtures.js';
 
 /**
@@ -257,16 +258,11 @@ export function sentTotals(specs: readonly FleetSpec[]): { records: number; byte
   return totals;
 }
 
-/** Registers a vehicle through a service process's admin API (POST /v1/vehicles); returns its device secret. */
+/** Registers a vehicle through a service process's admin API (POST /v1/vehicles, the generated client); returns its device secret. */
 export async function registerOverHttp(httpUrl: string, adminToken: string, vehicle: { vin: string; iccid: string; model: string; activatedAt: string }): Promise<{ vin: string; iccid: string; deviceSecret: string }> {
-  const response = await fetch(`${httpUrl}/v1/vehicles`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${adminToken}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ automaker: 'oem-acme', ...vehicle }),
-  });
-  if (response.status !== 201) throw new Error(`register ${vehicle.vin}: ${response.status} ${await response.text()}`);
-  const { deviceSecret } = (await response.json()) as { deviceSecret: string };
-  return { vin: vehicle.vin, iccid: vehicle.iccid, deviceSecret };
+  const { data, error, response } = await createApiClient(httpUrl, { token: adminToken }).POST('/v1/vehicles', { body: { automaker: 'oem-acme', ...vehicle } });
+  if (!data) throw new Error(`register ${vehicle.vin}: ${response.status} ${JSON.stringify(error)}`);
+  return { vin: vehicle.vin, iccid: vehicle.iccid, deviceSecret: data.deviceSecret };
 }
 
 /**

@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
+import { createApiClient, injectFetch, type ApiClient } from '../../simulators/shared/api/client.js';
 import { startService, type Service } from '../../src/service.js';
 import { manualClock, systemClock, type Clock } from '../../src/shared/clock.js';
 import { loadConfig } from '../../src/shared/config.js';
@@ -27,6 +28,8 @@ export interface TestService {
   rawLogs(): string;
   mqttUrl: string;
   request(method: 'GET' | 'POST' | 'PUT' | 'DELETE', url: string, options?: { body?: unknown; token?: string | null }): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
+  /** The API through the client generated from its OpenAPI document, as the admin (or with `token`), via `inject`. */
+  api(token?: string): ApiClient;
   registerVehicle(serial?: number, extra?: Record<string, unknown>): Promise<{ vin: string; iccid: string; deviceSecret: string }>;
   connectDevice(vin: string, secret: string, options?: IClientOptions): Promise<MqttClient>;
 }
@@ -85,8 +88,11 @@ export async function startTestService(t: TestContext, env: Record<string, strin
     return { status: response.statusCode, body, headers: response.headers };
   };
 
+  const api = (token: string = TEST_ADMIN_TOKEN) => createApiClient('http://localhost', { token, fetch: injectFetch(service.app) });
+
   return {
     service,
+    api,
     get logs() {
       return lines.map((line) => JSON.parse(line) as Record<string, unknown>);
     },
@@ -96,9 +102,11 @@ export async function startTestService(t: TestContext, env: Record<string, strin
     async registerVehicle(serial = nextSerial++, extra = {}) {
       const vin = makeVin(serial);
       const iccid = makeIccid(serial);
-      const response = await request('POST', '/v1/vehicles', { body: { vin, iccid, automaker: 'oem-acme', model: 'S1', activatedAt: '2026-01-01T00:00:00+08:00', ...extra } });
-      if (response.status !== 201) throw new Error(`register failed: ${response.status} ${JSON.stringify(response.body)}`);
-      return { vin, iccid, deviceSecret: response.body.deviceSecret as string };
+      // `extra` may hold invalid fields on purpose: the typed body is widened for those tests.
+      const body = { vin, iccid, automaker: 'oem-acme', model: 'S1', activatedAt: '2026-01-01T00:00:00+08:00', ...extra } as { vin: string; iccid: string; automaker: string; model: string };
+      const { data, error, response } = await api().POST('/v1/vehicles', { body });
+      if (!data) throw new Error(`register failed: ${response.status} ${JSON.stringify(error)}`);
+      return { vin, iccid, deviceSecret: data.deviceSecret };
     },
     connectDevice(vin, secret, options = {}) {
       return mqtt.connectAsync(mqttUrl, { clientId: vin, username: vin, password: secret, reconnectPeriod: 0, connectTimeout: 5000, protocolVersion: 4, ...options });
