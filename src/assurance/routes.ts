@@ -3,6 +3,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { ErrorSchema, IccidSchema, IdSchema, LimitSchema, MonthSchema, textResponse } from '../api/schemas.js';
+import { sendCsv } from '../api/csv-reply.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import { AppError, invalid, notFound } from '../shared/errors.js';
@@ -77,8 +78,7 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
     schema: { tags: ['assurance'], operationId: 'getReconciliationDaysCsv', summary: 'Every judged card-day of the month as CSV', querystring: MonthQuery, response: { 200: textResponse('text/csv', 'One row per judged card-day'), ...errors } },
     handler: async (request, reply) => {
       const { cardDays } = await deps.reconciliation.cardDays(request.query.month);
-      reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="reconciliation-${request.query.month}.csv"`);
-      return reply.send(Readable.from(cardDaysCsv(cardDays)) as unknown as string);
+      return sendCsv(reply, `reconciliation-${request.query.month}.csv`, cardDaysCsv(cardDays));
     },
   });
 
@@ -104,8 +104,7 @@ export function assuranceRoutes(app: FastifyZodInstance, deps: AssuranceRouteDep
     schema: { tags: ['assurance'], operationId: 'getBreakageCsv', summary: 'Pack breakage as CSV', querystring: MonthQuery, response: { 200: textResponse('text/csv', 'One row per pack product'), ...errors } },
     handler: async (request, reply) => {
       const report = await deps.breakage.month(request.query.month);
-      reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="breakage-${request.query.month}.csv"`);
-      return reply.send(Readable.from(breakageCsv(report)) as unknown as string);
+      return sendCsv(reply, `breakage-${request.query.month}.csv`, breakageCsv(report));
     },
   });
 

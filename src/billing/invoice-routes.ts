@@ -1,6 +1,6 @@
-import { Readable } from 'node:stream';
 import { z } from 'zod';
 import { ErrorSchema, IdSchema, MonthSchema, RowIdSchema, textResponse } from '../api/schemas.js';
+import { sendCsv } from '../api/csv-reply.js';
 import type { FastifyZodInstance } from '../api/types.js';
 import type { Catalog } from '../catalog/index.js';
 import type { Clock } from '../shared/clock.js';
@@ -65,7 +65,7 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     schema: { tags: ['invoices'], operationId: 'getInvoiceLinesCsv', summary: 'The invoice lines as CSV', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per invoice line'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
-      return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
+      return sendCsv(reply, `${invoice.number}-lines.csv`, invoiceLinesCsv(invoice));
     },
   });
 
@@ -74,9 +74,8 @@ export function invoiceRoutes(app: FastifyZodInstance, deps: InvoiceRouteDeps): 
     schema: { tags: ['invoices'], operationId: 'getInvoiceUsageCsv', summary: 'The per-vehicle usage behind the invoice as CSV (streamed)', params: InvoiceParams, response: { 200: textResponse('text/csv', 'One row per vehicle, app and line key'), ...errors } },
     handler: async (request, reply) => {
       const invoice = await load(request.params.id, request.params.invoiceId);
-      reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
       // A stream is piped as is; the 200 schema (a string) only documents the body for OpenAPI.
-      return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)) as unknown as string);
+      return sendCsv(reply, `${invoice.number}-usage.csv`, invoiceVehicleUsageCsv(deps.pool, invoice));
     },
   });
 

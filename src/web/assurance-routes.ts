@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { sendCsv } from '../api/csv-reply.js';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { IccidSchema, IdSchema } from '../api/schemas.js';
@@ -57,8 +57,7 @@ export function assurancePages(web: FastifyInstance, kit: PageKit, deps: Assuran
     const asked = monthOr422(request, deps.carrierTimezone);
     if ('error' in asked) return kit.sendPage(reply, errorPage(kit.context(request), asked.error), 422);
     const { cardDays } = await deps.reconciliation.cardDays(asked.month);
-    reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="reconciliation-${asked.month}.csv"`);
-    return reply.send(Readable.from(cardDaysCsv(cardDays)));
+    return sendCsv(reply, `reconciliation-${asked.month}.csv`, cardDaysCsv(cardDays));
   });
 
   web.get('/admin/reconciliation/cards/:iccid', forAdmin, async (request, reply) => {
@@ -84,8 +83,7 @@ export function assurancePages(web: FastifyInstance, kit: PageKit, deps: Assuran
     const asked = monthOr422(request, deps.billingTimezone());
     if ('error' in asked) return kit.sendPage(reply, errorPage(kit.context(request), asked.error), 422);
     const report = await deps.breakage.month(asked.month);
-    reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="breakage-${asked.month}.csv"`);
-    return reply.send(Readable.from(breakageCsv(report)));
+    return sendCsv(reply, `breakage-${asked.month}.csv`, breakageCsv(report));
   });
 
   web.get('/admin/abuse-signals', forAdmin, async (request, reply) => {

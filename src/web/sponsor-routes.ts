@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { sendCsv } from '../api/csv-reply.js';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { EpochSchema, IdSchema, RowIdSchema, SeqSchema } from '../api/schemas.js';
@@ -96,15 +96,14 @@ export function sponsorPages(
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
-    return reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-lines.csv"`).send(invoiceLinesCsv(invoice));
+    return sendCsv(reply, `${invoice.number}-lines.csv`, invoiceLinesCsv(invoice));
   });
 
   web.get('/sponsors/:id/invoices/:invoiceId/usage.csv', forSponsors, async (request, reply) => {
     const session = requireSession(request, reply);
     if (!session) return reply;
     const invoice = await loadInvoice(request, session);
-    reply.type('text/csv; charset=utf-8').header('content-disposition', `attachment; filename="${invoice.number}-usage.csv"`);
-    return reply.send(Readable.from(invoiceVehicleUsageCsv(deps.pool, invoice)));
+    return sendCsv(reply, `${invoice.number}-usage.csv`, invoiceVehicleUsageCsv(deps.pool, invoice));
   });
 
   web.get('/sponsors/:id/explain', forSponsors, async (request, reply) => {
