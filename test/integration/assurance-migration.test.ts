@@ -1,16 +1,8 @@
 import t from 'tap';
-import pg from 'pg';
-import { runner } from 'node-pg-migrate';
-import { MIGRATIONS_DIR } from '../../src/shared/db/migrate.js';
-import { createTestDatabase } from '../helpers/database.js';
+import { migrationHarness } from '../helpers/migrations.js';
 
 // Migration 0014 (issue 13) adds the carrier tables, and its down migration removes them again.
-const url = await createTestDatabase(t);
-const db = new pg.Client({ connectionString: url });
-await db.connect();
-t.teardown(() => db.end());
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const step = (direction: 'up' | 'down') => runner({ databaseUrl: url, dir: MIGRATIONS_DIR, direction, count: 1, migrationsTable: 'pgmigrations', singleTransaction: true, logger: quiet });
+const { db, step } = await migrationHarness(t);
 const tables = async () =>
   (await db.query(`SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'carrier_usage_%' ORDER BY table_name`)).rows.map((r: { table_name: string }) => r.table_name);
 

@@ -1,17 +1,9 @@
 import t from 'tap';
-import pg from 'pg';
-import { runner } from 'node-pg-migrate';
-import { MIGRATIONS_DIR } from '../../src/shared/db/migrate.js';
-import { createTestDatabase } from '../helpers/database.js';
+import { migrationHarness } from '../helpers/migrations.js';
 import { makeVin } from '../helpers/fixtures.js';
 
 // Migration 0013 (issue 11) carries an existing ledger over to the lean layout, and back down.
-const url = await createTestDatabase(t);
-const db = new pg.Client({ connectionString: url });
-await db.connect();
-t.teardown(() => db.end());
-const quiet = { debug: () => undefined, info: () => undefined, warn: () => undefined, error: () => undefined };
-const step = (direction: 'up' | 'down') => runner({ databaseUrl: url, dir: MIGRATIONS_DIR, direction, count: 1, migrationsTable: 'pgmigrations', singleTransaction: true, logger: quiet });
+const { db, step, upToLatest } = await migrationHarness(t);
 
 t.test('records keep their catalog version through 0013, allocations their rule and version through its down', async (t) => {
   // Later migrations (0014 on) go down first: they come after 0013 and back up with it at the end.
@@ -49,5 +41,5 @@ t.test('records keep their catalog version through 0013, allocations their rule 
   await step('down');
   const back = await db.query(`SELECT seq::int, rule_id, catalog_version FROM allocations ORDER BY seq`);
   t.same(back.rows, [{ seq: 1, rule_id: 'navigation/host/a.b', catalog_version: v1 }, { seq: 2, rule_id: 'music/host/m.n', catalog_version: v2 }], 'down restores them from the records');
-  await runner({ databaseUrl: url, dir: MIGRATIONS_DIR, direction: 'up', migrationsTable: 'pgmigrations', singleTransaction: true, logger: quiet });
+  await upToLatest();
 });
