@@ -57,6 +57,8 @@ import { createPiiVault } from './shared/pii.js';
 import { webRoutes } from './web/routes.js';
 import { createTimeseriesExporter } from './timeseries/index.js';
 import { createAssuranceModule } from './assurance/module.js';
+import { createWebhookDeliverer } from './webhooks/deliverer.js';
+import { webhookRoutes } from './webhooks/routes.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -67,7 +69,7 @@ export interface Service {
   ingestGate: GateState;
   runtime: CatalogRuntime;
   /** Periodic jobs, also callable directly (tests, operators). */
-  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number> };
+  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number>; deliverWebhooks(): Promise<number> };
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -278,6 +280,11 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     });
     await sims.start();
     cleanups.push(() => sims.stop());
+    // Issue 14: signed webhooks from the outbox the domains write in their transactions (src/webhooks).
+    const allowPrivateWebhookTargets = (config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? (config.devMode ? 'true' : 'false')) === 'true';
+    const webhooks = createWebhookDeliverer({ pool, vault, clock, logger, allowPrivateTargets: allowPrivateWebhookTargets });
+    const webhookDelivery = startPeriodicJob('webhook-delivery', () => webhooks.runOnce(), config.WEBHOOK_INTERVAL_MS, logger);
+    cleanups.push(() => webhookDelivery.stop());
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
@@ -306,6 +313,15 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => assurance.routes(api),
+        (api) =>
+          webhookRoutes(api, {
+            pool,
+            vault,
+            clock,
+            timezone: () => runtime.timezone,
+            ownerExists: async (kind, id) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null),
+            allowPrivateTargets: allowPrivateWebhookTargets,
+          }),
         (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
@@ -321,7 +337,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       ingest,
       ingestGate: gate,
       runtime,
-      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters },
+      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters, deliverWebhooks: () => webhooks.runOnce() },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,

@@ -7,6 +7,7 @@ import { formatMinor, toMinor } from '../shared/money.js';
 import { dateOnlyToInstant, monthOf, nextMonth, parseMonth, previousMonth, startOfMonth } from '../shared/time.js';
 import { invoiceTotals, lineKeyOf, rateLines, type LineKey, type PriorTotals } from './rating.js';
 import { formatPricePerGiB } from './usage-query.js';
+import { enqueueEvent } from '../webhooks/repository.js';
 
 export interface ClosedPeriod {
   sponsor: string;
@@ -88,6 +89,15 @@ export function createPeriodCloser(deps: { pool: Pool; catalog: () => Catalog; c
         lines: lines.map((l) => ({ ...l, taxRate: catalog.billing.taxRate })),
       });
       await client.query('INSERT INTO billing_periods (sponsor, month, closed_at, invoice_id) VALUES ($1, $2, $3, $4)', [sponsor, `${month}-01`, closedAt, invoiceId]);
+      // Issue 14: the sponsor's webhooks learn of the invoice from this transaction's outbox.
+      const totals = invoiceTotals(lines);
+      await enqueueEvent(client, {
+        ownerKind: 'sponsor',
+        ownerId: sponsor,
+        type: 'invoice.issued',
+        data: { invoiceId, number: number.text, sponsor, month, currency: catalog.billing.currency, subtotal: formatMinor(totals.subtotalMinor), tax: formatMinor(totals.taxMinor), total: formatMinor(totals.totalMinor) },
+        atMs: nowMs,
+      });
       log.info({ sponsor, month, number, lines: lines.length }, 'invoice issued');
       return { sponsor, month, invoiceId, number: number.text };
     });

@@ -3,9 +3,11 @@ import type { Clock } from '../shared/clock.js';
 import { withTransaction, type Pool } from '../shared/db/pool.js';
 import { releaseAllocations } from '../ledger/invoicing.js';
 import { conflict, notFound } from '../shared/errors.js';
-import { toMinor } from '../shared/money.js';
+import { formatMinor, toMinor } from '../shared/money.js';
 import { insertInvoice, nextNumber } from './close-period.js';
+import { invoiceTotals } from './rating.js';
 import { formatPricePerGiB } from './usage-query.js';
+import { enqueueEvent } from '../webhooks/repository.js';
 
 /**
  * A correction is a credit note, never an edit (DESIGN 5): a new invoice whose lines negate the original's
@@ -33,6 +35,16 @@ export async function issueCreditNote(deps: { pool: Pool; catalog: Catalog; cata
     const number = await nextNumber(client, sponsor, year);
     const { rows: idRows } = await client.query<{ id: string }>("SELECT nextval('invoices_id_seq')::text AS id");
     const id = idRows[0]!.id;
+    const creditLines = lines.rows.map((l) => ({
+      app: l.app,
+      kind: l.kind,
+      usageMonth: l.usage_month,
+      pricePerGiB: formatPricePerGiB(l.price),
+      bytes: -BigInt(l.bytes),
+      amountMinor: -toMinor(l.amount),
+      taxMinor: -toMinor(l.tax),
+      taxRate: l.tax_rate,
+    }));
     await insertInvoice(client, {
       id,
       sponsor,
@@ -43,19 +55,19 @@ export async function issueCreditNote(deps: { pool: Pool; catalog: Catalog; cata
       issuedAt: new Date(nowMs),
       catalog: deps.catalog,
       catalogVersion: deps.catalogVersion,
-      lines: lines.rows.map((l) => ({
-        app: l.app,
-        kind: l.kind,
-        usageMonth: l.usage_month,
-        pricePerGiB: formatPricePerGiB(l.price),
-        bytes: -BigInt(l.bytes),
-        amountMinor: -toMinor(l.amount),
-        taxMinor: -toMinor(l.tax),
-        taxRate: l.tax_rate,
-      })),
+      lines: creditLines,
     });
     await client.query("UPDATE invoices SET status = 'void' WHERE id = $1", [invoiceId]);
     await releaseAllocations(client, invoiceId);
+    // Issue 14: the sponsor's webhooks learn of the credit note from this transaction's outbox.
+    const totals = invoiceTotals(creditLines);
+    await enqueueEvent(client, {
+      ownerKind: 'sponsor',
+      ownerId: sponsor,
+      type: 'credit_note.issued',
+      data: { creditNoteId: id, number: number.text, creditsInvoiceId: invoiceId, sponsor, month: original.period, currency: deps.catalog.billing.currency, subtotal: formatMinor(totals.subtotalMinor), tax: formatMinor(totals.taxMinor), total: formatMinor(totals.totalMinor) },
+      atMs: nowMs,
+    });
     return { id, number: number.text };
   });
 }

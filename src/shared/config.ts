@@ -62,6 +62,10 @@ export const ConfigSchema = z
       .default(16 * MiB),
     // Dead letters (and the payloads no letter points at) older than this many days are deleted hourly.
     DEAD_LETTER_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(90),
+    // Webhooks (src/webhooks): loopback and private targets are refused unless this is true (default: true in
+    // dev mode only); the deliverer looks for due deliveries every WEBHOOK_INTERVAL_MS.
+    WEBHOOK_ALLOW_PRIVATE_TARGETS: z.enum(['true', 'false']).optional(),
+    WEBHOOK_INTERVAL_MS: z.coerce.number().int().min(100).max(3_600_000).default(5_000),
     INFLUX_URL: z.url({ protocol: /^https?$/ }).optional(),
     INFLUX_TOKEN: optionalString,
     INFLUX_ORG: optionalString,

@@ -22,7 +22,8 @@ const HKDF_SALT = Buffer.from('tbox-billing/pii/v1');
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
 
-export type PiiPurpose = 'name' | 'idNumber' | 'phone' | 'agentName' | 'agentIdNumber';
+/** What a ciphertext holds (authenticated as associated data); `webhookSecret`: a webhook endpoint's signing secret (src/webhooks). */
+export type PiiPurpose = 'name' | 'idNumber' | 'phone' | 'agentName' | 'agentIdNumber' | 'webhookSecret';
 
 interface DerivedKey {
   id: string;

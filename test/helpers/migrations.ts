@@ -21,5 +21,11 @@ export async function migrationHarness(t: Tap) {
   const step = (direction: 'up' | 'down') => run(direction, 1);
   /** Every migration not applied, up. */
   const upToLatest = () => run('up');
-  return { db, step, upToLatest };
+  /** Down one migration at a time, later ones first, until `name` has gone down; the last one that went down. */
+  const downThrough = async (name: string) => {
+    let down = (await step('down'))[0];
+    while (down && down.name > name) down = (await step('down'))[0];
+    return down;
+  };
+  return { db, step, upToLatest, downThrough };
 }

@@ -36,6 +36,11 @@ const einvoiceA = await sell('shop-a', cardA!, 'A-1');
 const einvoiceB = await sell('shop-b', cardB!, 'B-1');
 const invoiceOf = async (sponsor: string) => (await svc.request('GET', `/v1/sponsors/${sponsor}/invoices`)).body.invoices[0].id as string;
 const [carA, carB] = fx.cars;
+async function webhookOf(path: string): Promise<string> {
+  const created = await svc.request('POST', `${path}/webhooks`, { body: { url: 'https://hooks.example/matrix', eventTypes: ['invoice.issued'] } });
+  if (created.status !== 201) throw new Error(`webhook: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body.id as string;
+}
 
 type ParamKey = string;
 type Values = Record<ParamKey, string>;
@@ -56,6 +61,10 @@ const PARAMS: Record<Side, Values> = {
     'orders/:externalOrderId': 'A-1',
     'einvoices/:id': einvoiceA,
     'keys/:keyId': '0123456789abcdef',
+    'sponsors:webhooks/:endpointId': await webhookOf('/v1/sponsors/amap'),
+    'merchants:webhooks/:endpointId': await webhookOf('/v1/merchants/shop-a'),
+    // (no route reads a delivery: only replay names one, and a tenant's own replay is not sent)
+    'deliveries/:deliveryId': '1',
     'periods/:month': '2026-10',
     'static/*': 'index.css',
   },
@@ -71,6 +80,9 @@ const PARAMS: Record<Side, Values> = {
     'orders/:externalOrderId': 'B-1',
     'einvoices/:id': einvoiceB,
     'keys/:keyId': 'fedcba9876543210',
+    'sponsors:webhooks/:endpointId': await webhookOf('/v1/sponsors/qqmusic'),
+    'merchants:webhooks/:endpointId': await webhookOf('/v1/merchants/shop-b'),
+    'deliveries/:deliveryId': '2',
     'periods/:month': '2026-10',
     'static/*': 'index.css',
   },
@@ -107,6 +119,12 @@ const BODIES: Record<string, (v: Values) => unknown> = {
   'POST /v1/orders': (v) => ({ merchant: v['merchants/:id'], externalOrderId: 'M-1', iccid: v['sims/:iccid'], plan: 'iot-12m', buyer: BUYER }),
   'POST /v1/orders/:externalOrderId/refund': () => ({ reason: 'matrix' }),
   'POST /v1/einvoices/:id/retry': () => undefined,
+  'POST /v1/sponsors/:id/webhooks': () => ({ url: 'https://hooks.example/other', eventTypes: ['invoice.issued'] }),
+  'DELETE /v1/sponsors/:id/webhooks/:endpointId': () => undefined,
+  'POST /v1/sponsors/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
+  'POST /v1/merchants/:id/webhooks': () => ({ url: 'https://hooks.example/other', eventTypes: ['order.paid'] }),
+  'DELETE /v1/merchants/:id/webhooks/:endpointId': () => undefined,
+  'POST /v1/merchants/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
 };
 
 /**
@@ -158,10 +176,21 @@ for (const [name, kind, side, key] of [
 const isDashboard = (route: DeclaredRoute) => route.url === '/app' || route.url.startsWith('/app/');
 const routeKey = (route: DeclaredRoute) => `${route.method} ${route.url}`;
 
-/** The route's parameters, each named by the segment before it ("sims/:iccid"), in path order. */
+/**
+ * The parameter at `segments[i]`, named by the segment before it ("sims/:iccid"); an object a sponsor and a
+ * merchant both own under one name (a webhook endpoint) is named with its top-level collection as well
+ * ("sponsors:webhooks/:endpointId"), when PARAMS knows it so.
+ */
+function keyAt(segments: readonly string[], i: number): ParamKey {
+  const plain = `${segments[i - 1]}/${segments[i]}`;
+  const qualified = `${segments[2]}:${plain}`;
+  return qualified in PARAMS.A ? qualified : plain;
+}
+
+/** The route's parameters in path order (see {@link keyAt}). */
 function paramKeys(url: string): ParamKey[] {
   const segments = url.split('/');
-  return segments.flatMap((segment, i) => (segment.startsWith(':') || segment === '*' ? [`${segments[i - 1]}/${segment}`] : []));
+  return segments.flatMap((segment, i) => (segment.startsWith(':') || segment === '*' ? [keyAt(segments, i)] : []));
 }
 
 /** A concrete request for the route with these values; records which values it used (path, query, body). */
@@ -175,7 +204,7 @@ function requestFor(route: DeclaredRoute, values: Values): { url: string; body: 
     },
   });
   const segments = route.url.split('/');
-  const path = segments.map((segment, i) => (segment.startsWith(':') || segment === '*' ? encodeURIComponent(tracked[`${segments[i - 1]}/${segment}`]!) : segment)).join('/');
+  const path = segments.map((segment, i) => (segment.startsWith(':') || segment === '*' ? encodeURIComponent(tracked[keyAt(segments, i)]!) : segment)).join('/');
   const query = QUERIES[routeKey(route)]?.(tracked);
   const body = BODIES[routeKey(route)]?.(tracked);
   return { url: query ? `${path}?${query}` : path, body, used };
@@ -221,6 +250,7 @@ const snapshot = async () => ({
   keys: (await svc.request('GET', '/v1/sponsors/amap/keys')).body.keys.map((k: { keyId: string; revokedAt: string | null }) => [k.keyId, k.revokedAt]),
   merchantKeys: (await svc.request('GET', '/v1/merchants/shop-a/keys')).body.keys.map((k: { keyId: string; revokedAt: string | null }) => [k.keyId, k.revokedAt]),
   shopASims: (await svc.request('GET', '/v1/merchants/shop-a/sims')).body,
+  webhooks: [(await svc.request('GET', '/v1/sponsors/amap/webhooks')).body, (await svc.request('GET', '/v1/merchants/shop-a/webhooks')).body],
 });
 const before = await snapshot();
 
