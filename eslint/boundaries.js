@@ -38,6 +38,7 @@ const LAYERS = {
   'sponsor-keys': ['api', 'catalog'],
   assurance: ['api', 'allocate', 'catalog', 'ledger', 'vehicles', 'billing'],
   tools: ['mqtt', 'vehicles', 'assurance'],
+  alerts: ['api', 'catalog', 'ledger', 'sims', 'webhooks'],
 };
 
 /** Files (relative to src/) that must stay free of I/O. */
