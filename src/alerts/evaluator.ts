@@ -127,7 +127,11 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
 
   return {
     /** After an ingest batch: only the rules of the sponsorships and payers it billed. */
-    afterBatch: (touched: { sponsorships: readonly string[]; payers: readonly string[] }) => evaluate((client) => rulesTouched(client, touched.sponsorships, touched.payers)),
+    async afterBatch(touched: { sponsorships: readonly string[]; payers: readonly string[] }): Promise<number> {
+      const changed = await evaluate((client) => rulesTouched(client, touched.sponsorships, touched.payers));
+      log.debug({ sponsorships: touched.sponsorships, payers: touched.payers, changed }, 'alerts evaluated after a batch');
+      return changed;
+    },
     /**
      * The sweep (periodic, `service.jobs.evaluateAlerts()`): every live rule, so what time or another
      * change ends or starts is seen — a new month, a raised cap after a catalog reload, a recharge, a card's

@@ -24,7 +24,7 @@ export const NewSponsorAlertSchema = z.discriminatedUnion('kind', [
   z.strictObject({ kind: z.literal('vehicles_at_cap'), sponsorshipId: SponsorshipIdSchema, count: z.number().int().min(1).max(10_000_000) }),
 ]);
 /** The body of a new merchant rule. */
-export const NewMerchantAlertSchema = z.discriminatedUnion('kind', [z.strictObject({ kind: z.literal('service_until_within'), days: z.number().int().min(1).max(366) })]);
+export const NewMerchantAlertSchema = z.strictObject({ kind: z.literal('service_until_within'), days: z.number().int().min(1).max(366) });
 
 export interface AlertRulesDeps {
   pool: Pool;
