@@ -335,7 +335,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
             allowPrivateTargets: allowPrivateWebhookTargets,
           }),
         (api) => alertRoutes(api, { rules: alertRules, ownerExists }),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, alerts: alertRules, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());

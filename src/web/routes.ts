@@ -12,6 +12,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { adminPages } from './admin-routes.js';
+import type { AlertRules } from '../alerts/rules.js';
+import { alertPages } from './alert-routes.js';
 import { assetRoutes } from './assets.js';
 import { createTopVehiclesCache } from './dashboard-query.js';
 import type { MessageKey } from './i18n.js';
@@ -52,6 +54,8 @@ export interface WebDeps {
   merchantPortal?: MerchantReaders | undefined;
   /** Revenue assurance (issue 13): the operator's reconciliation, breakage and abuse-signal pages. */
   assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
+  /** Usage alerts (issue 14): a sponsor's rules and their states. */
+  alerts?: AlertRules | undefined;
 }
 
 declare module 'fastify' {
@@ -156,6 +160,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   if (deps.assurance) {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
+  if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog });
   adminPages(web, kit, deps, usage);
   assetRoutes(web);
 }

@@ -86,7 +86,7 @@ const names = new Map([
 const alerts = async () => {
   const list = await svc.request('GET', '/v1/sponsors/qqmusic/alerts');
   if (list.status !== 200) throw new Error(`list: ${list.status}`);
-  return Object.fromEntries((list.body.alerts as Array<Record<string, any>>).map((a) => [names.get(a.id), a]));
+  return Object.fromEntries((list.body.alerts as Array<Record<string, any>>).map((a) => [names.get(a.id), a])) as Record<string, any>;
 };
 
 const car = await svc.registerVehicle(1, { model: 'A7' });
