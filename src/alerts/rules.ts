@@ -77,6 +77,10 @@ export function createAlertRules(deps: AlertRulesDeps) {
       const rule = await insertRule(deps.pool, owner, { id: newAlertId(), params, atMs: deps.clock.now() });
       return view({ ...rule, latest: null, open: 0 });
     },
+    /** Whether the owner has this live rule (another owner's is as absent as an unknown one). */
+    async exists(owner: AlertOwner, ruleId: string): Promise<boolean> {
+      return (await findRule(deps.pool, owner, ruleId)) !== null;
+    },
     /** Deletes the owner's rule; 404 when it is not the owner's (or unknown, or deleted already). */
     async remove(owner: AlertOwner, ruleId: string): Promise<void> {
       const rule = await findRule(deps.pool, owner, ruleId);

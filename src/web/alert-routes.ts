@@ -66,10 +66,11 @@ export function alertPages(web: FastifyInstance, kit: PageKit, deps: { rules: Al
     const session = requireSession(request, reply);
     if (!session) return reply;
     const sponsor = sponsorScope(request, session);
+    // The scope first: another sponsor's (or an unknown) alert is 404 whatever the form; nothing changes before the CSRF check.
+    const params = AlertParams.safeParse(request.params);
+    if (!params.success || !(await deps.rules.exists({ kind: 'sponsor', id: sponsor.id }, params.data.alertId))) throw new AppError('notFound', 'notFound', 404);
     const form = CsrfBody.safeParse(request.body ?? {});
     checkCsrf(request, form.success ? form.data : {});
-    const params = AlertParams.safeParse(request.params);
-    if (!params.success) throw new AppError('notFound', 'notFound', 404);
     await deps.rules.remove({ kind: 'sponsor', id: sponsor.id }, params.data.alertId);
     return reply.redirect(`/app/sponsors/${sponsor.id}/alerts`, 303);
   });
