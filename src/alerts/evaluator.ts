@@ -91,12 +91,15 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
   }
 
   /** Evaluates `rules` now; returns how many states changed (events written). */
-  async function evaluate(load: (client: PoolClient) => Promise<AlertRule[]>): Promise<number> {
-    const nowMs = deps.clock.now();
+  async function evaluate(load: (db: Pool | PoolClient) => Promise<AlertRule[]>): Promise<number> {
+    // Most batches touch no rule: one query, no transaction.
+    if ((await load(deps.pool)).length === 0) return 0;
     return withTransaction(deps.pool, async (client) => {
+      await client.query("SELECT pg_advisory_xact_lock(hashtext('alerts-evaluate'))");
+      // The time too is read once the lock is held: no evaluation acts on an instant before another's.
+      const nowMs = deps.clock.now();
       const rules = await load(client);
       if (rules.length === 0) return 0;
-      await client.query("SELECT pg_advisory_xact_lock(hashtext('alerts-evaluate'))");
       const observed = await observe(client, rules, nowMs);
       const periods = [...new Set([...observed.values()].flat().map((o) => o.period))];
       const states = await statesOf(
