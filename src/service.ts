@@ -59,6 +59,7 @@ import { createTimeseriesExporter } from './timeseries/index.js';
 import { createAssuranceModule } from './assurance/module.js';
 import { createWebhookDeliverer } from './webhooks/deliverer.js';
 import { webhookRoutes } from './webhooks/routes.js';
+import { createWebhookService } from './webhooks/service.js';
 import { createAlertEvaluator } from './alerts/evaluator.js';
 import { createAlertRules } from './alerts/rules.js';
 import { alertRoutes } from './alerts/routes.js';
@@ -291,12 +292,20 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     // Issue 14: signed webhooks from the outbox the domains write in their transactions (src/webhooks).
     const allowPrivateWebhookTargets = (config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? (config.devMode ? 'true' : 'false')) === 'true';
     const webhooks = createWebhookDeliverer({ pool, vault, clock, logger, allowPrivateTargets: allowPrivateWebhookTargets });
+    const ownerExists = async (kind: 'sponsor' | 'merchant', id: string) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null);
+    const webhookService = createWebhookService({
+      pool,
+      vault,
+      clock,
+      timezone: () => runtime.timezone,
+      ownerExists,
+      allowPrivateTargets: allowPrivateWebhookTargets,
+    });
     const webhookDelivery = startPeriodicJob('webhook-delivery', () => webhooks.runOnce(), config.WEBHOOK_INTERVAL_MS, logger);
     cleanups.push(() => webhookDelivery.stop());
     const alertSweep = startPeriodicJob('alerts-sweep', () => alerts.sweep(), 60_000, logger);
     cleanups.push(() => alertSweep.stop());
     const alertRules = createAlertRules({ pool, clock, catalog: () => loaded.catalog });
-    const ownerExists = async (kind: 'sponsor' | 'merchant', id: string) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null);
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
@@ -325,17 +334,9 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => assurance.routes(api),
-        (api) =>
-          webhookRoutes(api, {
-            pool,
-            vault,
-            clock,
-            timezone: () => runtime.timezone,
-            ownerExists,
-            allowPrivateTargets: allowPrivateWebhookTargets,
-          }),
+        (api) => webhookRoutes(api, webhookService),
         (api) => alertRoutes(api, { rules: alertRules, ownerExists }),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, alerts: alertRules, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, webhooks: webhookService, alerts: alertRules, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());
