@@ -12,6 +12,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { adminPages } from './admin-routes.js';
+import type { AlertRules } from '../alerts/rules.js';
+import { alertPages } from './alert-routes.js';
 import { assetRoutes } from './assets.js';
 import { createTopVehiclesCache } from './dashboard-query.js';
 import type { MessageKey } from './i18n.js';
@@ -56,6 +58,8 @@ export interface WebDeps {
   assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
   /** Issue 14: the tenants' webhook endpoints and delivery logs (`src/webhooks/service.ts`). */
   webhooks?: WebhookService | undefined;
+  /** Usage alerts (issue 14): a sponsor's rules and their states. */
+  alerts?: AlertRules | undefined;
 }
 
 declare module 'fastify' {
@@ -161,6 +165,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
   if (deps.webhooks) webhookPages(web, kit, deps.webhooks, deps.merchantPortal);
+  if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog });
   adminPages(web, kit, deps, usage);
   assetRoutes(web);
 }

@@ -44,6 +44,7 @@ t.test('the route tree lists every sponsor and admin page', async (t) => {
   t.same(sponsorRoutes.sort(), [
     '/app/sponsors/:id',
     '/app/sponsors/:id/abuse-signals',
+    '/app/sponsors/:id/alerts',
     '/app/sponsors/:id/explain',
     '/app/sponsors/:id/invoices',
     '/app/sponsors/:id/invoices/:invoiceId',

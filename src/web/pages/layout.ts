@@ -18,7 +18,7 @@ export interface PageContext {
   /** The billing timezone, for instants shown to people (pages that show instants set it). */
   timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'webhooks';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'webhooks' | 'alerts';
 }
 
 /** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
@@ -42,6 +42,7 @@ function navigation(ctx: PageContext): Html {
     const base = `/app/sponsors/${ctx.sponsor.id}`;
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
     items.push(link('signals', `${base}/abuse-signals`, t('navSignals')), link('webhooks', `${base}/webhooks`, t('navWebhooks')));
+    items.push(link('alerts', `${base}/alerts`, t('navAlerts')));
   }
   if (ctx.merchant) {
     const base = `/app/merchants/${ctx.merchant.id}`;
