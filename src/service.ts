@@ -146,6 +146,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     });
     // Issue 14: usage alerts, evaluated after each batch for what it billed, and swept for what time changes.
     const alerts = createAlertEvaluator({ pool, clock, catalog: () => loaded.catalog, logger });
+    // (cleanups run in reverse: ingest stops first, then the evaluation it started ends, then the pool)
+    cleanups.push(() => alerts.idle());
     const ingest = createIngest({
       pool,
       writerPool,
@@ -159,9 +161,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       publishAck: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
       maxRecords: config.BATCH_MAX_RECORDS,
       maxMs: config.BATCH_MAX_MS,
-      afterCommit: async (touched) => {
-        await alerts.afterBatch(touched);
-      },
+      afterCommit: (touched) => alerts.afterBatch(touched),
     });
     await ingest.prepare();
     // An admitted message gives its room back once ingest has written it (or, failing that, when it settles).

@@ -128,12 +128,39 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
     });
   }
 
+  // After-batch evaluations are coalesced: one runs at a time, and what batches touched meanwhile is
+  // evaluated together next, so a busy ingest costs one evaluation in flight, never one per batch.
+  let pending: { sponsorships: Set<string>; payers: Set<string> } | null = null;
+  let running: Promise<void> | null = null;
+  async function drain(): Promise<void> {
+    while (pending) {
+      const touched = { sponsorships: [...pending.sponsorships].sort(), payers: [...pending.payers].sort() };
+      pending = null;
+      try {
+        const changed = await evaluate((client) => rulesTouched(client, touched.sponsorships, touched.payers));
+        log.debug({ ...touched, changed }, 'alerts evaluated after a batch');
+      } catch (error) {
+        log.warn({ err: error instanceof Error ? error.message : String(error) }, 'alert evaluation after a batch failed; the sweep will see it');
+      }
+    }
+  }
+
   return {
-    /** After an ingest batch: only the rules of the sponsorships and payers it billed. */
-    async afterBatch(touched: { sponsorships: readonly string[]; payers: readonly string[] }): Promise<number> {
-      const changed = await evaluate((client) => rulesTouched(client, touched.sponsorships, touched.payers));
-      log.debug({ sponsorships: touched.sponsorships, payers: touched.payers, changed }, 'alerts evaluated after a batch');
-      return changed;
+    /**
+     * After an ingest batch committed: the rules of the sponsorships and payers it billed are evaluated soon
+     * after, never on the ingest lane's path (the lane does not wait); never throws.
+     */
+    afterBatch(touched: { sponsorships: readonly string[]; payers: readonly string[] }): void {
+      pending ??= { sponsorships: new Set(), payers: new Set() };
+      for (const id of touched.sponsorships) pending.sponsorships.add(id);
+      for (const id of touched.payers) pending.payers.add(id);
+      running ??= drain().finally(() => {
+        running = null;
+      });
+    },
+    /** Resolves once no after-batch evaluation is queued or running (shutdown, tests). */
+    async idle(): Promise<void> {
+      while (running) await running;
     },
     /**
      * The sweep (periodic, `service.jobs.evaluateAlerts()`): every live rule, so what time or another

@@ -46,9 +46,9 @@ export interface IngestOptions {
   maxMs: number;
   /**
    * Called after a batch that billed bytes committed and its acks were handed to the broker, with what it
-   * touched (the usage alerts, issue 14). The lane waits for it before its next batch; it must not throw.
+   * touched (the usage alerts, issue 14). The lane does not wait for what it starts; it must not throw.
    */
-  afterCommit?(touched: BatchTouched): Promise<void>;
+  afterCommit?(touched: BatchTouched): void;
 }
 
 interface Pending extends PreparedMessage, Pick<IncomingUsage, 'onWritten'> {
@@ -188,7 +188,7 @@ export function createIngest(options: IngestOptions) {
     batch.forEach((message, i) => acknowledge(message, outcome.acks[i]!));
     void options.outbox.send(outcome.outbox);
     if (options.afterCommit && (outcome.touched.sponsorships.length > 0 || outcome.touched.payers.length > 0)) {
-      await options.afterCommit(outcome.touched).catch((error: unknown) => log.warn({ err: describe(error) }, 'after-commit step failed'));
+      options.afterCommit(outcome.touched);
     }
   }
 
