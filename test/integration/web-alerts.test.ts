@@ -89,7 +89,7 @@ t.test('a merchant’s alerts page: its serviceUntil rule, its own only', async 
   t.notMatch(page.body, /id="add-cap_share"|id="add-mtd_amount"/, 'not a sponsor’s kinds');
   const csrf = csrfOf(page.body);
   t.equal((await web('POST', '/app/merchants/shop-a/alerts', { cookie: shop, form: { csrf, kind: 'service_until_within', days: '30' } })).statusCode, 303);
-  for (const form of [
+  for (const form of <Array<Record<string, string>>>[
     { kind: 'service_until_within', days: '0' },
     { kind: 'service_until_within', days: '367' },
     { kind: 'service_until_within', days: '7.5' },
