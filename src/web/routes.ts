@@ -13,6 +13,8 @@ import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { adminPages } from './admin-routes.js';
 import { assetRoutes } from './assets.js';
+import { createConsoleReaders } from './console-query.js';
+import { consolePages } from './console-routes.js';
 import { createTopVehiclesCache } from './dashboard-query.js';
 import type { MessageKey } from './i18n.js';
 import { assurancePages, type AssurancePageDeps } from './assurance-routes.js';
@@ -157,5 +159,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
   adminPages(web, kit, deps, usage);
+  // Issue 14: the operator console (admin) and a sponsor's search, vehicle pages and accrual.
+  consolePages(web, kit, deps, usage, createConsoleReaders({ pool: deps.pool, readers: deps.merchantPortal, catalog: deps.catalog }));
   assetRoutes(web);
 }
