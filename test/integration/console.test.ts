@@ -168,7 +168,7 @@ t.test('a sponsor’s accrual: invoiced months and the open month not yet invoic
   t.same(months.slice(0, 2), ['2026-11', '2026-10']);
   const usage = (await svc.request('GET', '/v1/sponsors/amap/usage?month=2026-11', { token: fx.keys.amap })).body;
   const sections = [...page.body.matchAll(/class="card accrual-month" data-month="[^"]+" data-accrued="([^"]+)" data-invoiced="([^"]+)" data-not-invoiced="([^"]+)"/g)];
-  const [accrued, invoiced, open] = [1, 2, 3].map((i) => sections.map((m) => m[i]!));
+  const [accrued, invoiced, open] = [1, 2, 3].map((i) => sections.map((m) => m[i]!)) as [string[], string[], string[]];
   t.equal(sections.length, 2, 'this month and the last');
   t.equal(accrued[0], usage.totalAmount, 'November accrued = the usage API’s month to date');
   t.equal(invoiced[0], '0.00');

@@ -6,7 +6,7 @@ import type { SimEventView, SimView } from '../../sims/schemas.js';
 import type { VehicleBinding } from '../../vehicles/card-history.js';
 import type { PackInstanceView } from '../../vehicles/schemas.js';
 import type { SponsorVehicleConsole, VehicleConsole } from '../console-query.js';
-import { formatMoney } from '../format.js';
+import { formatBytesExact, formatMoney, formatPrice } from '../format.js';
 import { html, type Html } from '../html.js';
 import type { MessageKey } from '../i18n.js';
 import { bytesCell } from './dashboard.js';
@@ -77,8 +77,8 @@ function recordsTable(ctx: PageContext, records: Array<RecentRecord & { ownBytes
   if (records.length === 0) return html`<p id="no-records">${t('consoleNoRecords')}</p>`;
   return html`<table id="records"><thead><tr><th>${t('epoch')}</th><th class="num">seq</th><th>${t('start')}</th><th>${t('app')}</th>${bytesHeader(ctx)}<th>${sponsorView ? t('consoleOwnShare') : t('payer')}</th><th></th></tr></thead>
 <tbody>${records.map(
-    (r) => html`<tr data-epoch="${r.epoch}" data-seq="${r.seq}" data-app="${r.app}"><td class="mono">${r.epoch}</td><td class="num">${r.seq}</td><td>${r.start}</td><td class="mono">${r.app}</td>${bytesCell(r.bytes)}
-  <td>${sponsorView && r.ownBytes !== undefined ? html`<span class="num">${r.ownBytes.toString()}</span>` : r.payers.length === 0 ? '—' : html`${r.payers.map((p) => html`<div data-payer="${p.payer}"><span class="mono">${p.payer}</span> <small>${p.bytes.toString()}</small></div>`)}`}</td>
+    (r) => html`<tr data-epoch="${r.epoch}" data-seq="${r.seq}" data-app="${r.app}"><td class="mono">${r.epoch}</td><td class="num">${r.seq}</td><td>${when(ctx, r.start)}</td><td class="mono">${r.app}</td>${bytesCell(r.bytes)}
+  <td>${sponsorView && r.ownBytes !== undefined ? html`<span class="num own-bytes">${formatBytesExact(r.ownBytes)}</span>` : r.payers.length === 0 ? '—' : html`${r.payers.map((p) => html`<div data-payer="${p.payer}"><span class="mono">${p.payer}</span> <small>${formatBytesExact(p.bytes)}</small></div>`)}`}</td>
   <td><a class="explain-link" href="${explainHref(r)}">${t('consoleExplain')}</a></td></tr>`,
   )}</tbody></table>`;
 }
@@ -146,7 +146,7 @@ export function sponsorVehiclePage(ctx: PageContext, view: SponsorVehicleConsole
   const { t } = ctx;
   const v = view.vehicle;
   const usage = html`<table id="vehicle-usage"><thead><tr><th>${t('consoleMonth')}</th><th>${t('app')}</th><th>${t('kind')}</th><th class="num">${t('pricePerGb')}</th>${bytesHeader(ctx)}<th class="num">${t('totalAmount')}</th></tr></thead>
-<tbody>${amounts.map((a) => html`<tr data-month="${a.month}" data-app="${a.app}" data-amount="${a.amount}"><td>${a.month}</td><td class="mono">${a.app}</td><td>${a.kind}</td><td class="num">${a.price}</td>${bytesCell(a.bytes)}<td class="num">${formatMoney(a.amount, currency)}</td></tr>`)}</tbody></table>`;
+<tbody>${amounts.map((a) => html`<tr data-month="${a.month}" data-app="${a.app}" data-amount="${a.amount}"><td>${a.month}</td><td class="mono">${a.app}</td><td>${a.kind}</td><td class="num">${formatPrice(a.price, currency)}</td>${bytesCell(a.bytes)}<td class="num">${formatMoney(a.amount, currency)}</td></tr>`)}</tbody></table>`;
   return layout(
     ctx,
     t('consoleVehicleTitle', { vin: v.vin }),
