@@ -1,6 +1,6 @@
 import type { Catalog } from '../catalog/index.js';
 import type { ControlView } from '../controls/schemas.js';
-import { listControls } from '../controls/repository.js';
+import { controlHistory, listControls, type ControlRevision } from '../controls/repository.js';
 import { recentRecords, type RecentRecord } from '../ledger/vehicle-records.js';
 import { sponsorVinsWithPrefix, vehicleMonthRollups } from '../ledger/rollups.js';
 import type { Pool } from '../shared/db/pool.js';
@@ -29,6 +29,7 @@ import { mapLimited, type MerchantReaders } from './merchant-query.js';
 
 export const RECENT_RECORDS = 20;
 export const SEARCH_RESULTS = 20;
+export const CONTROL_REVISIONS = 50;
 
 export interface VehicleConsole {
   vehicle: VehicleFacts;
@@ -36,6 +37,8 @@ export interface VehicleConsole {
   sim: SimView | null;
   packs: PackInstanceView[];
   controls: ControlView[];
+  /** the latest revs of its control states (control_state_history), newest first */
+  history: ControlRevision[];
   records: RecentRecord[];
   /** the card's audit trail (sim_events) when a merchant holds it */
   events: SimEventView[];
@@ -47,8 +50,9 @@ export interface SponsorVehicleConsole {
   vehicle: Pick<VehicleFacts, 'vin' | 'model' | 'automaker'>;
   /** this sponsor's rollup lines of the vehicle, by month (newest first) */
   usage: Awaited<ReturnType<typeof vehicleMonthRollups>>;
-  /** control states of the apps the sponsor pays for */
+  /** control states of the apps the sponsor pays for, and their latest revs */
   controls: ControlView[];
+  history: ControlRevision[];
   /** the latest records the sponsor paid part of, with its own bytes only */
   records: Array<RecentRecord & { ownBytes: bigint }>;
 }
@@ -85,14 +89,15 @@ export function createConsoleReaders(deps: { pool: Pool; readers: MerchantReader
     async vehicle(vin) {
       const vehicle = await findVehicleFacts(pool, vin);
       if (!vehicle) return null;
-      const [card, packs, controls, records, bindings] = await Promise.all([
+      const [card, packs, controls, history, records, bindings] = await Promise.all([
         cardView(vehicle.iccid),
         listPackInstances(pool, vin),
         listControls(pool, vin),
+        controlHistory(pool, vin, CONTROL_REVISIONS),
         recentRecords(pool, vin, RECENT_RECORDS, timezone()),
         cardBindingsOf(pool, vin),
       ]);
-      return { vehicle, sim: card?.sim ?? null, events: card?.events ?? [], packs: packs.map(packInstanceView), controls, records, bindings };
+      return { vehicle, sim: card?.sim ?? null, events: card?.events ?? [], packs: packs.map(packInstanceView), controls, history, records, bindings };
     },
 
     async sponsorVehicle(sponsor, vin, month) {
@@ -101,11 +106,12 @@ export function createConsoleReaders(deps: { pool: Pool; readers: MerchantReader
       const vehicle = await findVehicleFacts(pool, vin);
       if (!vehicle) return null;
       const apps = new Set(deps.catalog().sponsorships.filter((s) => s.sponsor === sponsor).map((s) => s.app));
-      const [controls, records] = await Promise.all([listControls(pool, vin), recentRecords(pool, vin, RECENT_RECORDS, timezone())]);
+      const [controls, history, records] = await Promise.all([listControls(pool, vin), controlHistory(pool, vin, CONTROL_REVISIONS), recentRecords(pool, vin, RECENT_RECORDS, timezone())]);
       return {
         vehicle: { vin: vehicle.vin, model: vehicle.model, automaker: vehicle.automaker },
         usage,
         controls: controls.filter((c) => apps.has(c.app)),
+        history: history.filter((h) => apps.has(h.app)),
         // Only the records this sponsor pays part of, and only its own bytes of them (explain's rule).
         records: records.flatMap((r) => {
           const own = r.payers.filter((p) => p.payer === sponsor).reduce((sum, p) => sum + p.bytes, 0n);

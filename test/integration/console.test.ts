@@ -86,8 +86,18 @@ t.test('admin: a VIN, an ICCID or an order id finds the car (one hit goes straig
 });
 
 t.test('admin: the vehicle page shows each section, and each record links to its explanation', async (t) => {
+  // The owner buys a pack: the hotspot is funded again, a new rev of its control state (FUNDS_EXHAUSTED gone).
+  const before = (await admin('GET', `/v1/vehicles/${carA.vin}`)).controls.find((c: { app: string }) => c.app === 'wifi-hotspot');
+  t.same(before?.reasons, ['FUNDS_EXHAUSTED'], 'car A’s hotspot is unfunded');
+  await admin('POST', `/v1/vehicles/${carA.vin}/packs`, { pack: 'hotspot-10g', externalOrderId: 'PACK-1' });
   const page = await get(`/app/console/vehicles/${carA.vin}`, adminCookie);
   t.equal(page.statusCode, 200);
+  t.match(page.body, /id="packs"[\s\S]*data-pack="[0-9]+" data-balance="10737418240"/, 'the pack and its balance');
+  const revs = [...page.body.matchAll(/<tr data-app="wifi-hotspot" data-rev="(\d+)" data-reasons="([^"]*)"/g)].map((m) => [Number(m[1]), m[2]]);
+  t.same(revs, [
+    [before.rev + 1, ''],
+    [before.rev, 'FUNDS_EXHAUSTED'],
+  ], 'the rev history: funded again, and the rev before with its reason');
   for (const id of ['vehicle', 'card', 'controls', 'records', 'audit', 'bindings']) t.match(page.body, `id="${id}"`, `section ${id}`);
   t.ok(page.body.includes('id="packs"') || page.body.includes('id="no-packs"'), 'packs');
   t.match(page.body, /data-holder="platform"/, 'car A’s card is the platform’s');

@@ -1,4 +1,5 @@
 import type { SponsorKind } from '../../catalog/index.js';
+import type { ControlRevision } from '../../controls/repository.js';
 import type { ControlView } from '../../controls/schemas.js';
 import type { RecentRecord } from '../../ledger/vehicle-records.js';
 import type { OrderRow } from '../../sims/repository.js';
@@ -60,6 +61,15 @@ function controlsTable(ctx: PageContext, controls: ControlView[]): Html {
   return html`<table id="controls"><thead><tr><th>${t('app')}</th><th>${t('consoleAction')}</th><th>${t('reason')}</th><th class="num">rev</th><th>${t('consoleChangedAt')}</th></tr></thead>
 <tbody>${controls.map(
     (c) => html`<tr data-app="${c.app}" data-action="${c.action}" data-rev="${c.rev}"><td class="mono">${c.app}</td><td><span class="badge ${c.action === 'block' ? 'state-suspended' : 'state-active'}">${t(c.action === 'block' ? 'consoleBlock' : 'consoleAllow')}</span></td><td>${reasonsCell(ctx, c.reasons)}</td><td class="num">${c.rev}</td><td>${when(ctx, c.changedAt)}</td></tr>`,
+  )}</tbody></table>`;
+}
+
+function historyTable(ctx: PageContext, history: ControlRevision[]): Html {
+  const { t } = ctx;
+  if (history.length === 0) return html`<p id="no-control-history">${t('consoleNoControlHistory')}</p>`;
+  return html`<table id="control-history"><thead><tr><th>${t('consoleChangedAt')}</th><th>${t('app')}</th><th class="num">rev</th><th>${t('consoleAction')}</th><th>${t('reason')}</th></tr></thead>
+<tbody>${history.map(
+    (h) => html`<tr data-app="${h.app}" data-rev="${h.rev}" data-reasons="${h.reasons.join(',')}"><td>${when(ctx, h.changedAt)}</td><td class="mono">${h.app}</td><td class="num">${h.rev}</td><td>${t(h.reasons.length > 0 ? 'consoleBlock' : 'consoleAllow')}</td><td>${h.reasons.length === 0 ? '—' : h.reasons.map((r) => html`<span class="mono">${r}</span> `)}</td></tr>`,
   )}</tbody></table>`;
 }
 
@@ -133,7 +143,7 @@ ${
     : html``
 }
 <section class="card"><h2>${t('consolePacks')}</h2>${packsTable(ctx, view.packs)}</section>
-<section class="card"><h2>${t('consoleControls')}</h2>${controlsTable(ctx, view.controls)}<p class="note">${t('consoleControlsNote')}</p></section>
+<section class="card"><h2>${t('consoleControls')}</h2>${controlsTable(ctx, view.controls)}<h3>${t('consoleControlHistory')}</h3>${historyTable(ctx, view.history)}<p class="note">${t('consoleControlsNote')}</p></section>
 <section class="card"><h2>${t('consoleRecords', { n: view.records.length })}</h2>${recordsTable(ctx, view.records, explainHref, false)}<p class="note">${t('consoleRecordsNote')}</p></section>
 <section class="card" id="audit"><h2>${t('auditTrail')}</h2>
 <h3>${t('consoleBindings')}</h3>${bindingsTable(ctx, view.bindings)}
@@ -153,7 +163,7 @@ export function sponsorVehiclePage(ctx: PageContext, view: SponsorVehicleConsole
     html`<h1>${t('consoleVehicleTitle', { vin: v.vin })}</h1>
 <section class="card" id="vehicle" data-vin="${v.vin}"><dl class="facts">${fact(t('vin'), html`<span class="mono">${v.vin}</span>`)}${fact(t('consoleAutomaker'), v.automaker)}${fact(t('consoleModel'), v.model)}</dl></section>
 <section class="card"><h2>${t('consoleSponsorUsage')}</h2>${usage}</section>
-<section class="card"><h2>${t('consoleControls')}</h2>${controlsTable(ctx, view.controls)}</section>
+<section class="card"><h2>${t('consoleControls')}</h2>${controlsTable(ctx, view.controls)}<h3>${t('consoleControlHistory')}</h3>${historyTable(ctx, view.history)}</section>
 <section class="card"><h2>${t('consoleRecords', { n: view.records.length })}</h2>${recordsTable(ctx, view.records, explainHref, true)}<p class="note">${t('consoleSponsorRecordsNote')}</p></section>`,
   );
 }
