@@ -31,7 +31,8 @@ function routesUnder(prefix: string): string[] {
 
 /** A concrete URL for a route pattern, for sponsor `sponsor` and invoice `invoice`. */
 const urlFor = (route: string, sponsor: string, invoice: string) =>
-  route.replace(':id', sponsor).replace(':invoiceId', invoice) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
+  // (car A: amap and qqmusic both pay for some of its traffic, so it is in both sponsors' console scope)
+  route.replace(':id', sponsor).replace(':invoiceId', invoice).replace(':vin', carA.vin) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
 
 const sponsorRoutes = routesUnder('/app/sponsors/');
 const adminRoutes = routesUnder('/app/admin');
@@ -40,11 +41,14 @@ t.test('the route tree lists every sponsor and admin page', async (t) => {
   t.same(sponsorRoutes.sort(), [
     '/app/sponsors/:id',
     '/app/sponsors/:id/abuse-signals',
+    '/app/sponsors/:id/accrual',
     '/app/sponsors/:id/explain',
     '/app/sponsors/:id/invoices',
     '/app/sponsors/:id/invoices/:invoiceId',
     '/app/sponsors/:id/invoices/:invoiceId/lines.csv',
     '/app/sponsors/:id/invoices/:invoiceId/usage.csv',
+    '/app/sponsors/:id/search',
+    '/app/sponsors/:id/vehicles/:vin',
   ]);
   t.same(adminRoutes.sort(), [
     '/app/admin',
