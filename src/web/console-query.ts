@@ -5,8 +5,8 @@ import { recentRecords, type RecentRecord } from '../ledger/vehicle-records.js';
 import { sponsorVinsWithPrefix, vehicleMonthRollups } from '../ledger/rollups.js';
 import type { Pool } from '../shared/db/pool.js';
 import { previousMonth } from '../shared/time.js';
-import { findOrder, findSim, listEvents, merchantsWithOrder, type OrderRow } from '../sims/repository.js';
-import type { SimEventView, SimView } from '../sims/schemas.js';
+import { findOrder, findSim, listEvents, merchantsWithOrder, ordersOfCard, type OrderRow } from '../sims/repository.js';
+import type { OrderView, SimEventView, SimView } from '../sims/schemas.js';
 import { cardBindingsOf, type VehicleBinding } from '../vehicles/card-history.js';
 import { vehicleOfIccid } from '../vehicles/card-repository.js';
 import { findVehicleFacts, vinsWithPrefix, type VehicleFacts } from '../vehicles/fleet-repository.js';
@@ -30,6 +30,7 @@ import { mapLimited, type MerchantReaders } from './merchant-query.js';
 export const RECENT_RECORDS = 20;
 export const SEARCH_RESULTS = 20;
 export const CONTROL_REVISIONS = 50;
+export const CARD_ORDERS = 20;
 
 export interface VehicleConsole {
   vehicle: VehicleFacts;
@@ -40,8 +41,9 @@ export interface VehicleConsole {
   /** the latest revs of its control states (control_state_history), newest first */
   history: ControlRevision[];
   records: RecentRecord[];
-  /** the card's audit trail (sim_events) when a merchant holds it */
+  /** the card's audit trail (sim_events) and its latest orders (masked) when a merchant holds it */
   events: SimEventView[];
+  orders: OrderView[];
   /** the vehicle's card bindings (vehicle_iccid_history): production, swaps */
   bindings: VehicleBinding[];
 }
@@ -57,11 +59,17 @@ export interface SponsorVehicleConsole {
   records: Array<RecentRecord & { ownBytes: bigint }>;
 }
 
+export interface CardConsole {
+  sim: SimView;
+  events: SimEventView[];
+  orders: OrderView[];
+}
+
 export interface ConsoleReaders {
   vehicle(vin: string): Promise<VehicleConsole | null>;
   sponsorVehicle(sponsor: string, vin: string, month: string): Promise<SponsorVehicleConsole | null>;
   /** a merchant's card (null: no merchant holds it) and its audit trail */
-  card(iccid: string): Promise<{ sim: SimView; events: SimEventView[] } | null>;
+  card(iccid: string): Promise<CardConsole | null>;
   vehicleOfIccid(iccid: string): Promise<string | null>;
   vinsWithPrefix(prefix: string): Promise<string[]>;
   sponsorVinsWithPrefix(sponsor: string, month: string, prefix: string): Promise<string[]>;
@@ -77,12 +85,15 @@ export function createConsoleReaders(deps: { pool: Pool; readers: MerchantReader
   const { pool } = deps;
   const timezone = () => deps.catalog().billing.timezone;
 
-  async function cardView(iccid: string): Promise<{ sim: SimView; events: SimEventView[] } | null> {
-    if (!deps.readers) return null;
+  async function cardView(iccid: string): Promise<CardConsole | null> {
+    const readers = deps.readers;
+    if (!readers) return null;
     const row = await findSim(pool, iccid);
     if (!row) return null;
-    const [sim, events] = await Promise.all([deps.readers.views.sim(pool, row), listEvents(pool, iccid)]);
-    return { sim, events: events.map((e) => deps.readers!.views.event(e)) };
+    const [sim, events, orders] = await Promise.all([readers.views.sim(pool, row), listEvents(pool, iccid), ordersOfCard(pool, iccid, CARD_ORDERS)]);
+    // Each order's masked view with its e-invoices, a few reads at a time.
+    const orderViews = await mapLimited(orders, 4, async (order) => readers.views.order(order, await readers.einvoices.forOrder(pool, order.id)));
+    return { sim, events: events.map((e) => readers.views.event(e)), orders: orderViews };
   }
 
   return {
@@ -97,7 +108,7 @@ export function createConsoleReaders(deps: { pool: Pool; readers: MerchantReader
         recentRecords(pool, vin, RECENT_RECORDS, timezone()),
         cardBindingsOf(pool, vin),
       ]);
-      return { vehicle, sim: card?.sim ?? null, events: card?.events ?? [], packs: packs.map(packInstanceView), controls, history, records, bindings };
+      return { vehicle, sim: card?.sim ?? null, events: card?.events ?? [], orders: card?.orders ?? [], packs: packs.map(packInstanceView), controls, history, records, bindings };
     },
 
     async sponsorVehicle(sponsor, vin, month) {

@@ -146,7 +146,7 @@ export function consolePages(web: FastifyInstance, kit: PageKit, deps: WebDeps, 
       if (vin) return reply.redirect(adminLinks.vehicle(vin), 303);
       throw refuse('notFound', 404);
     }
-    return sendPage(reply, cardPage(context(request, { current: 'console', timeZone: timezone() }), card.sim, card.events));
+    return sendPage(reply, cardPage(context(request, { current: 'console', timeZone: timezone() }), card.sim, card.events, card.orders));
   });
 
   web.get('/console/explain', forAdmin, async (request, reply) => {

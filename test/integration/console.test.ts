@@ -117,12 +117,15 @@ t.test('admin: the vehicle page shows each section, and each record links to its
   t.match(sold.body, /data-reason="REALNAME_REQUIRED"/, 'controls with their reasons');
   t.ok(dataAttributes(sold.body, 'rev').every((rev) => Number(rev) >= 1), 'and their rev');
   t.ok(dataAttributes(sold.body, 'event').includes('import'), 'the card’s audit trail');
+  t.same(dataAttributes(sold.body, 'order'), ['CAR-1'], 'the card’s orders');
   t.notMatch(sold.body, BUYER.name, 'no personal data in clear');
   t.notMatch(sold.body, BUYER.phone);
 
   const card = await get(`/app/console/cards/${looseCard}`, adminCookie);
   t.equal(card.statusCode, 200);
   t.match(card.body, /id="audit"/);
+  t.same(dataAttributes(card.body, 'order'), ['LOOSE-1'], 'the card’s orders, buyer masked');
+  t.notMatch(card.body, BUYER.name);
   t.notMatch(card.body, BUYER.phone);
   t.equal((await get(`/app/console/cards/${carA.iccid}`, adminCookie)).headers.location, `/app/console/vehicles/${carA.vin}`, 'a platform card’s page is its vehicle’s');
   t.equal((await get('/app/console/vehicles/LSVAU218XN9999999', adminCookie)).statusCode, 404);

@@ -3,7 +3,7 @@ import type { ControlRevision } from '../../controls/repository.js';
 import type { ControlView } from '../../controls/schemas.js';
 import type { RecentRecord } from '../../ledger/vehicle-records.js';
 import type { OrderRow } from '../../sims/repository.js';
-import type { SimEventView, SimView } from '../../sims/schemas.js';
+import type { OrderView, SimEventView, SimView } from '../../sims/schemas.js';
 import type { VehicleBinding } from '../../vehicles/card-history.js';
 import type { PackInstanceView } from '../../vehicles/schemas.js';
 import type { SponsorVehicleConsole, VehicleConsole } from '../console-query.js';
@@ -102,6 +102,15 @@ function eventsTable(ctx: PageContext, events: SimEventView[]): Html {
 <tbody>${events.map((e) => html`<tr data-event="${e.event}"><td>${when(ctx, e.at)}</td><td class="mono">${e.event}</td><td>${e.from ? html`${stateBadge(ctx, e.from)} → ` : html``}${stateBadge(ctx, e.to)}</td><td class="mono">${e.actor}</td><td>${e.reason}</td></tr>`)}</tbody></table>`;
 }
 
+function ordersTable(ctx: PageContext, orders: OrderView[]): Html {
+  const { t } = ctx;
+  if (orders.length === 0) return html`<p id="no-orders">${t('noOrders')}</p>`;
+  return html`<table id="card-orders"><thead><tr><th>${t('externalOrderId')}</th><th>${t('kind')}</th><th>${t('plan')}</th><th>${t('createdAt')}</th><th class="num">${t('retail')}</th><th>${t('status')}</th><th>${t('buyer')}</th></tr></thead>
+<tbody>${orders.map(
+    (o) => html`<tr data-order="${o.externalOrderId}" data-status="${o.status}"><td class="mono"><a href="/app/merchants/${o.merchant}/orders/${encodeURIComponent(o.externalOrderId)}">${o.externalOrderId}</a></td><td>${t(`orderKind_${o.kind}`)}</td><td class="mono">${o.plan}</td><td>${when(ctx, o.createdAt)}</td><td class="num">${formatMoney(o.retail, o.currency)}</td><td>${t(`orderStatus_${o.status}`)}</td><td>${o.buyer.name} · ${o.buyer.phone}</td></tr>`,
+  )}</tbody></table>`;
+}
+
 function bindingsTable(ctx: PageContext, bindings: VehicleBinding[]): Html {
   const { t } = ctx;
   const at = (d: Date | null) => (d ? when(ctx, d.toISOString()) : html`—`);
@@ -148,6 +157,7 @@ ${
 <section class="card" id="audit"><h2>${t('auditTrail')}</h2>
 <h3>${t('consoleBindings')}</h3>${bindingsTable(ctx, view.bindings)}
 <h3>${t('consoleCardEvents')}</h3>${view.sim ? eventsTable(ctx, view.events) : html`<p id="no-events">${t('consolePlatformNoEvents')}</p>`}
+${view.sim ? html`<h3>${t('ordersTitle')}</h3>${ordersTable(ctx, view.orders)}` : html``}
 </section>`,
   );
 }
@@ -168,7 +178,7 @@ export function sponsorVehiclePage(ctx: PageContext, view: SponsorVehicleConsole
   );
 }
 
-export function cardPage(ctx: PageContext, sim: SimView, events: SimEventView[]): string {
+export function cardPage(ctx: PageContext, sim: SimView, events: SimEventView[], orders: OrderView[]): string {
   const { t } = ctx;
   return layout(
     ctx,
@@ -179,6 +189,7 @@ ${cardSection(ctx, sim.iccid, sim)}
 <section class="card" id="card-vehicle"><h2>${t('consoleVehicle')}</h2>${sim.vin ? html`<a class="mono" id="vehicle-link" href="/app/console/vehicles/${sim.vin}">${sim.vin}</a>` : html`<p>${t('consoleNoVehicle')}</p>`}</section>
 </div>
 <div class="grid" id="real-name">${subjectFacts(ctx, t('responsibleSubject'), sim.realName, 'real-name-holder')}${sim.owner ? subjectFacts(ctx, t('vehicleUser'), sim.owner, 'real-name-owner') : html``}</div>
+<section class="card"><h2>${t('ordersTitle')}</h2>${ordersTable(ctx, orders)}</section>
 <section class="card" id="audit"><h2>${t('auditTrail')}</h2>${eventsTable(ctx, events)}</section>
 <p class="note">${t('simsNote')}</p>`,
   );
