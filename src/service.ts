@@ -59,6 +59,7 @@ import { createTimeseriesExporter } from './timeseries/index.js';
 import { createAssuranceModule } from './assurance/module.js';
 import { createWebhookDeliverer } from './webhooks/deliverer.js';
 import { webhookRoutes } from './webhooks/routes.js';
+import { createWebhookService } from './webhooks/service.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -283,6 +284,14 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     // Issue 14: signed webhooks from the outbox the domains write in their transactions (src/webhooks).
     const allowPrivateWebhookTargets = (config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? (config.devMode ? 'true' : 'false')) === 'true';
     const webhooks = createWebhookDeliverer({ pool, vault, clock, logger, allowPrivateTargets: allowPrivateWebhookTargets });
+    const webhookService = createWebhookService({
+      pool,
+      vault,
+      clock,
+      timezone: () => runtime.timezone,
+      ownerExists: async (kind, id) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null),
+      allowPrivateTargets: allowPrivateWebhookTargets,
+    });
     const webhookDelivery = startPeriodicJob('webhook-delivery', () => webhooks.runOnce(), config.WEBHOOK_INTERVAL_MS, logger);
     cleanups.push(() => webhookDelivery.stop());
     const app = await buildApp({
@@ -313,16 +322,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => explainRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => assurance.routes(api),
-        (api) =>
-          webhookRoutes(api, {
-            pool,
-            vault,
-            clock,
-            timezone: () => runtime.timezone,
-            ownerExists: async (kind, id) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null),
-            allowPrivateTargets: allowPrivateWebhookTargets,
-          }),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
+        (api) => webhookRoutes(api, webhookService),
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, webhooks: webhookService, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { Clock } from '../shared/clock.js';
-import { isUniqueViolation, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { isUniqueViolation, withTransaction, type Pool, type PoolClient } from '../shared/db/pool.js';
+import { enqueueEvent } from '../webhooks/repository.js';
 import { maskName, type PiiVault } from '../shared/pii.js';
 import { parseOffsetTimestamp } from '../shared/time.js';
 import { z } from 'zod';
@@ -212,17 +213,24 @@ export function createEinvoiceService(deps: {
       try {
         const issued = await deps.platform().issue(row.request_id, documentOf(row, originalNumber));
         const issuedAtMs = parseOffsetTimestamp(issued.issuedAt) ?? attemptAt.getTime();
-        await deps.pool
-          .query(
+        await withTransaction(deps.pool, async (client) => {
+          const updated = await client.query(
             `UPDATE einvoices SET status = 'issued', number = $2, issued_at = $3, attempts = attempts + 1, last_attempt_at = $4, last_error = NULL WHERE id = $1 AND status = 'pending'`,
             [id, issued.number, new Date(issuedAtMs), attemptAt],
-          )
-          .catch((error: unknown) => {
-            // A number another invoice already holds: the platform's answer is wrong, not our row. The
-            // invoice stays pending (retried with backoff) instead of failing the order or the retry job.
-            if (isUniqueViolation(error)) throw new TaxPlatformError('unavailable', `the tax platform returned number ${issued.number}, which another invoice already holds`);
-            throw error;
-          });
+          );
+          // Issue 14: the merchant's webhooks learn of the number in the transaction that records it.
+          // Its data is the invoice as `GET /v1/einvoices/{id}` shows it (the buyer masked).
+          if (updated.rowCount === 1) {
+            const query = `${WITH_ORIGINAL} WHERE e.id = $1`;
+            const [view] = await viewsInContext((await client.query(query, [id])).rows, query);
+            if (view) await enqueueEvent(client, { ownerKind: 'merchant', ownerId: row.merchant_id, type: 'einvoice.issued', data: view, atMs: attemptAt.getTime() });
+          }
+        }).catch((error: unknown) => {
+          // A number another invoice already holds: the platform's answer is wrong, not our row. The
+          // invoice stays pending (retried with backoff) instead of failing the order or the retry job.
+          if (isUniqueViolation(error)) throw new TaxPlatformError('unavailable', `the tax platform returned number ${issued.number}, which another invoice already holds`);
+          throw error;
+        });
         log.info({ invoice: id, kind: row.kind, number: issued.number }, 'e-invoice issued');
       } catch (error) {
         if (!(error instanceof TaxPlatformError)) throw error;

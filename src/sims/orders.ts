@@ -8,7 +8,8 @@ import { requireInScope, type Caller } from './caller.js';
 import { applyCardEffects, expireGrantedPacks, grantPlanPack } from './card-effects.js';
 import type { SimDeps } from './deps.js';
 import { extendService } from './lifecycle.js';
-import { findOrder, insertEvent, insertOrder, latestSale, lockSim, markOrderRefunded, merchantsWithOrder, updateSim, type OrderRow, type SimRow } from './repository.js';
+import { findOrder, insertEvent, insertOrder, latestSale, lockSim, markOrderRefunded, merchantsWithOrder, updateSim, type NewOrder, type OrderRow, type SimRow } from './repository.js';
+import { enqueueEvent } from '../webhooks/repository.js';
 import { decideTransition } from './state-machine.js';
 
 /**
@@ -49,6 +50,32 @@ export interface OrderOutcome {
  */
 export function orderFingerprint(kind: 'sale' | 'recharge', iccid: string, plan: string, buyer: Buyer): string {
   return JSON.stringify([kind, iccid, plan, buyer.name, buyer.phone]);
+}
+
+/**
+ * An order is paid when created (DESIGN 6): its row and its merchant's `order.paid` webhook event (issue 14)
+ * in the order's transaction. The event carries no personal data (no buyer).
+ */
+async function insertPaidOrder(client: PoolClient, o: NewOrder): Promise<OrderRow> {
+  const order = await insertOrder(client, o);
+  await enqueueEvent(client, {
+    ownerKind: 'merchant',
+    ownerId: order.merchant_id,
+    type: 'order.paid',
+    data: {
+      id: order.id,
+      externalOrderId: order.external_order_id,
+      kind: order.kind,
+      iccid: order.iccid,
+      plan: order.plan_id,
+      currency: order.currency,
+      retail: order.retail,
+      wholesale: order.wholesale,
+      createdAt: order.created_at.toISOString(),
+    },
+    atMs: order.created_at.getTime(),
+  });
+  return order;
 }
 
 export function createOrders(deps: SimDeps) {
@@ -127,7 +154,7 @@ export function createOrders(deps: SimDeps) {
           const decision = decideTransition(sim.state, 'order', { nowMs, serviceUntilMs: null, responsibleSubjectVerified: false });
           if (!decision.ok) throw conflict(decision.code, decision.message);
           const at = new Date(nowMs);
-          const order = await insertOrder(client, {
+          const order = await insertPaidOrder(client, {
             merchantId: input.merchant,
             externalOrderId: input.externalOrderId,
             kind: 'sale',
@@ -175,7 +202,7 @@ export function createOrders(deps: SimDeps) {
           const seller = await sellerOf(client, sim.merchant_id);
           const nowMs = deps.clock.now();
           const at = new Date(nowMs);
-          const order = await insertOrder(client, {
+          const order = await insertPaidOrder(client, {
             merchantId: sim.merchant_id,
             externalOrderId: input.externalOrderId,
             kind: 'recharge',

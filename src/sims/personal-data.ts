@@ -5,6 +5,7 @@ import { notFound } from '../shared/errors.js';
 import type { Caller } from './caller.js';
 import type { SimDeps } from './deps.js';
 import { orderFingerprint } from './orders.js';
+import { reencryptSecrets } from '../webhooks/repository.js';
 import { findSim } from './repository.js';
 import type { AccessLogEntry, RevealedCard } from './schemas.js';
 
@@ -86,6 +87,7 @@ export function createPersonalData(deps: SimDeps) {
     moved += await reencryptColumn(deps.pool, deps.vault, { table: 'sims', key: 'iccid', column: 'msisdn_enc', purpose: 'phone', rehash: 'msisdn_hash' });
     moved += await deps.subjects.reencrypt(deps.pool);
     moved += await deps.einvoices.reencrypt();
+    moved += await reencryptSecrets(deps.pool, deps.vault);
     // Orders: both buyer fields and the idempotency digest, which is keyed too.
     for (;;) {
       const batch = await withTransaction(deps.pool, async (client) => {

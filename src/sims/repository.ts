@@ -1,5 +1,6 @@
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { vehicleOfIccid } from '../vehicles/card-repository.js';
+import { enqueueEvent } from '../webhooks/repository.js';
 import type { SimEvent, SimState } from './state-machine.js';
 
 /** SQL for cards, their audit trail and their orders. Rows keep pg's shapes; services convert at the edge. */
@@ -122,7 +123,24 @@ export interface EventInput {
   at: Date;
 }
 
+/**
+ * The card's audit row and, when its state changed (not at import), the `sim.state_changed` webhook event
+ * of the card's merchant (issue 14), both in the caller's transaction.
+ */
 export async function insertEvent(client: PoolClient, e: EventInput): Promise<void> {
+  if (e.from !== null && e.from !== e.to) {
+    const { rows } = await client.query<{ merchant_id: string }>('SELECT merchant_id FROM sims WHERE iccid = $1', [e.iccid]);
+    const merchantId = rows[0]?.merchant_id;
+    if (merchantId !== undefined) {
+      await enqueueEvent(client, {
+        ownerKind: 'merchant',
+        ownerId: merchantId,
+        type: 'sim.state_changed',
+        data: { iccid: e.iccid, from: e.from, to: e.to, event: e.event, at: e.at.toISOString() },
+        atMs: e.at.getTime(),
+      });
+    }
+  }
   await client.query('INSERT INTO sim_events (iccid, event, from_state, to_state, actor, reason, order_id, at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)', [
     e.iccid,
     e.event,

@@ -51,24 +51,24 @@ const OrdersQuery = MonthQuery.extend({ after: RowIdSchema.optional().catch(unde
 /** Who may open these pages (src/api/audience.ts): the merchant, on its own id, and the admin. */
 const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 
+/** DESIGN 5 scoping for `/app/merchants/:id…` (the audience guard already refused another merchant's id); finds the merchant. */
+export async function merchantScope(readers: Pick<MerchantReaders, 'merchants'>, request: FastifyRequest, session: WebSession): Promise<Merchant> {
+  if (session.kind === 'sponsor') throw refuse('forbidden', 403);
+  const params = MerchantParams.safeParse(request.params);
+  if (session.kind === 'merchant' && (!params.success || params.data.id !== session.merchantId)) throw refuse('forbidden', 403);
+  const merchant = params.success ? await readers.merchants.find(params.data.id) : null;
+  if (!merchant) throw refuse('notFound', 404);
+  return merchant;
+}
+
 export function merchantPages(web: FastifyInstance, kit: PageKit, deps: MerchantPageDeps): void {
   const { pool, readers } = deps;
-
-  /** DESIGN 5 scoping for `/app/merchants/:id…` (the audience guard already refused another merchant's id); finds the merchant. */
-  async function merchantScope(request: FastifyRequest, session: WebSession): Promise<Merchant> {
-    if (session.kind === 'sponsor') throw refuse('forbidden', 403);
-    const params = MerchantParams.safeParse(request.params);
-    if (session.kind === 'merchant' && (!params.success || params.data.id !== session.merchantId)) throw refuse('forbidden', 403);
-    const merchant = params.success ? await readers.merchants.find(params.data.id) : null;
-    if (!merchant) throw refuse('notFound', 404);
-    return merchant;
-  }
 
   /** Signed in and allowed on this merchant: the merchant and the page context, or null after a redirect. */
   async function open(request: FastifyRequest, reply: FastifyReply, current: PageContext['current']): Promise<{ merchant: Merchant; ctx: MerchantPageContext } | null> {
     const session = kit.requireSession(request, reply);
     if (!session) return null;
-    const merchant = await merchantScope(request, session);
+    const merchant = await merchantScope(readers, request, session);
     const shown = { id: merchant.id, name: merchant.name };
     return { merchant, ctx: { ...kit.context(request, { merchant: shown, timeZone: deps.timezone(), ...(current ? { current } : {}) }), merchant: shown } };
   }

@@ -25,6 +25,8 @@ import { errorPage } from './pages/layout.js';
 import { createSessionCodec, type WebSession } from './session.js';
 import { signInPages } from './sign-in-routes.js';
 import { sponsorPages } from './sponsor-routes.js';
+import { webhookPages } from './webhook-routes.js';
+import type { WebhookService } from '../webhooks/service.js';
 
 /**
  * The sponsor dashboard and the admin view (issue 4), server-rendered under `/app`: month-to-date usage by
@@ -54,6 +56,8 @@ export interface WebDeps {
   merchantPortal?: MerchantReaders | undefined;
   /** Revenue assurance (issue 13): the operator's reconciliation, breakage and abuse-signal pages. */
   assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
+  /** Issue 14: the tenants' webhook endpoints and delivery logs (`src/webhooks/service.ts`). */
+  webhooks?: WebhookService | undefined;
 }
 
 declare module 'fastify' {
@@ -158,6 +162,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   if (deps.assurance) {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
+  if (deps.webhooks) webhookPages(web, kit, deps.webhooks, deps.merchantPortal);
   adminPages(web, kit, deps, usage);
   // Issue 14: the operator console (admin) and a sponsor's search, vehicle pages and accrual.
   consolePages(web, kit, deps, usage, createConsoleReaders({ pool: deps.pool, readers: deps.merchantPortal, catalog: deps.catalog }));

@@ -1,6 +1,8 @@
 import { z } from 'zod';
 import type { Pool, PoolClient } from '../shared/db/pool.js';
 import { parseFirstRow, parseRows } from '../shared/db/rows.js';
+import { reencryptColumn } from '../shared/db/reencrypt.js';
+import type { PiiVault } from '../shared/pii.js';
 import { DELIVERY_WINDOW_MS, newEventId, type OwnerKind, type WebhookEventType } from './events.js';
 
 /**
@@ -234,4 +236,9 @@ export async function requeueDelivery(db: Db, endpointId: string, deliveryId: st
   );
   const row = parseFirstRow(DeliveryRowSchema, rows, 'webhook delivery');
   return row ? toDelivery(row) : null;
+}
+
+/** Key rotation: the endpoints' signing secrets moved to the current PII key (their owner's part of it). */
+export function reencryptSecrets(pool: Pool, vault: PiiVault): Promise<number> {
+  return reencryptColumn(pool, vault, { table: 'webhook_endpoints', key: 'id', column: 'secret', purpose: 'webhookSecret' });
 }

@@ -157,6 +157,9 @@ t.test('the audited reveal', async (t) => {
 t.test('key rotation: PII_KEY_PREVIOUS reads old ciphertexts and re-encryption moves them', async (t) => {
   const databaseUrl = (svc.service.pool as unknown as { options: { connectionString: string } }).options.connectionString;
   const newKey = randomBytes(32).toString('base64');
+  // A webhook signing secret is encrypted with the same vault (src/webhooks/README.md).
+  const endpoint = await svc.request('POST', '/v1/merchants/shop-a/webhooks', { token: keyA, body: { url: 'https://hooks.example.com/shop-a', eventTypes: ['alert.triggered'] } });
+  t.equal(endpoint.status, 201);
   const rotated = await startTestService(t, { DATABASE_URL: databaseUrl, PII_KEY: newKey, PII_KEY_PREVIOUS: oldKey, REALNAME_URL: 'http://127.0.0.1:9', EINVOICE_URL: 'http://127.0.0.1:9' });
   const sim = await rotated.request('GET', `/v1/sims/${cardA}`);
   t.equal(sim.body.realName.name, '欧**明', 'old ciphertexts still decrypt');
@@ -167,7 +170,8 @@ t.test('key rotation: PII_KEY_PREVIOUS reads old ciphertexts and re-encryption m
   const kids = await client.query<{ kid: string }>(
     `SELECT DISTINCT split_part(v, '.', 2) AS kid FROM (
        SELECT msisdn_enc AS v FROM sims UNION ALL SELECT name_enc FROM realname_subjects UNION ALL SELECT id_number_enc FROM realname_subjects
-       UNION ALL SELECT buyer_name_enc FROM sim_orders UNION ALL SELECT buyer_phone_enc FROM sim_orders UNION ALL SELECT buyer_name_enc FROM einvoices) x`,
+       UNION ALL SELECT buyer_name_enc FROM sim_orders UNION ALL SELECT buyer_phone_enc FROM sim_orders UNION ALL SELECT buyer_name_enc FROM einvoices
+       UNION ALL SELECT secret FROM webhook_endpoints) x`,
   );
   t.equal(kids.rows.length, 1, 'one key id left');
   const onlyNew = await startTestService(t, { DATABASE_URL: databaseUrl, PII_KEY: newKey, REALNAME_URL: 'http://127.0.0.1:9', EINVOICE_URL: 'http://127.0.0.1:9' });

@@ -142,6 +142,13 @@ const BODIES: Record<string, (v: Values) => unknown> = {
   'POST /v1/merchants/:id/webhooks': () => ({ url: 'https://hooks.example/other', eventTypes: ['order.paid'] }),
   'DELETE /v1/merchants/:id/webhooks/:endpointId': () => undefined,
   'POST /v1/merchants/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
+  // The dashboard's forms are posted without a body here: no CSRF token, so even an allowed one changes nothing.
+  'POST /app/sponsors/:id/webhooks': () => undefined,
+  'POST /app/sponsors/:id/webhooks/:endpointId/delete': () => undefined,
+  'POST /app/sponsors/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
+  'POST /app/merchants/:id/webhooks': () => undefined,
+  'POST /app/merchants/:id/webhooks/:endpointId/delete': () => undefined,
+  'POST /app/merchants/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
 };
 
 /**

@@ -12,6 +12,10 @@ const web = browserLike(fx.svc);
 const [carA, carB] = fx.cars;
 const amapInvoice = (await fx.svc.request('GET', '/v1/sponsors/amap/invoices')).body.invoices[0].id as string;
 const qqInvoice = (await fx.svc.request('GET', '/v1/sponsors/qqmusic/invoices')).body.invoices[0].id as string;
+/** A webhook endpoint of each sponsor (issue 14), for the delivery-log pages. */
+const endpointOf = async (sponsor: string) =>
+  (await fx.svc.request('POST', `/v1/sponsors/${sponsor}/webhooks`, { body: { url: 'https://hooks.example.com/isolation', eventTypes: ['invoice.issued'] } })).body.id as string;
+const endpoints: Record<string, string> = { amap: await endpointOf('amap'), qqmusic: await endpointOf('qqmusic'), nobody: 'we_000000000000000000000000' };
 
 /** Every GET route the app serves under a prefix, read from fastify's route tree (so a new page is covered). */
 function routesUnder(prefix: string): string[] {
@@ -30,9 +34,9 @@ function routesUnder(prefix: string): string[] {
 }
 
 /** A concrete URL for a route pattern, for sponsor `sponsor` and invoice `invoice`. */
-const urlFor = (route: string, sponsor: string, invoice: string) =>
+const urlFor = (route: string, sponsor: string, invoice: string, endpoint = endpoints[sponsor]!) =>
   // (car A: amap and qqmusic both pay for some of its traffic, so it is in both sponsors' console scope)
-  route.replace(':id', sponsor).replace(':invoiceId', invoice).replace(':vin', carA.vin) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
+  route.replace(':id', sponsor).replace(':invoiceId', invoice).replace(':endpointId', endpoint).replace(':vin', carA.vin) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
 
 const sponsorRoutes = routesUnder('/app/sponsors/');
 const adminRoutes = routesUnder('/app/admin');
@@ -49,6 +53,8 @@ t.test('the route tree lists every sponsor and admin page', async (t) => {
     '/app/sponsors/:id/invoices/:invoiceId/usage.csv',
     '/app/sponsors/:id/search',
     '/app/sponsors/:id/vehicles/:vin',
+    '/app/sponsors/:id/webhooks',
+    '/app/sponsors/:id/webhooks/:endpointId',
   ]);
   t.same(adminRoutes.sort(), [
     '/app/admin',
@@ -84,6 +90,11 @@ t.test('another sponsor’s invoice or record under one’s own path is 404', as
     t.equal((await web('GET', url, { cookie })).statusCode, 404, url);
     t.equal((await web('GET', urlFor(route, 'qqmusic', '999999'), { cookie })).statusCode, 404, 'the same as an unknown id');
     t.equal((await web('GET', urlFor(route, 'qqmusic', 'abc'), { cookie })).statusCode, 404, 'or a malformed one');
+  }
+  for (const route of sponsorRoutes.filter((r) => r.includes(':endpointId'))) {
+    t.equal((await web('GET', urlFor(route, 'qqmusic', qqInvoice, endpoints.amap), { cookie })).statusCode, 404, 'another sponsor’s webhook endpoint');
+    t.equal((await web('GET', urlFor(route, 'qqmusic', qqInvoice, endpoints.nobody), { cookie })).statusCode, 404, 'the same as an unknown one');
+    t.equal((await web('GET', urlFor(route, 'qqmusic', qqInvoice, 'we_x'), { cookie })).statusCode, 404, 'or a malformed one');
   }
   // Car B's navigation record (seq 2) is paid by amap alone: qqmusic may not learn it exists.
   const foreign = await web('GET', `/app/sponsors/qqmusic/explain?vin=${carB.vin}&seq=2&epoch=0`, { cookie });

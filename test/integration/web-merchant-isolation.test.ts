@@ -31,6 +31,11 @@ for (const [merchant, iccid, externalOrderId] of [
   if (sold.status !== 201) throw new Error(JSON.stringify(sold.body));
 }
 
+/** A webhook endpoint of each merchant (issue 14), for the delivery-log pages. */
+const endpointOf = async (merchant: string) =>
+  (await svc.request('POST', `/v1/merchants/${merchant}/webhooks`, { body: { url: 'https://hooks.example.com/isolation', eventTypes: ['order.paid'] } })).body.id as string;
+const endpoints = { 'shop-a': await endpointOf('shop-a'), 'shop-b': await endpointOf('shop-b') };
+
 /** Every GET route the app serves under a prefix, read from fastify's route tree. */
 function routesUnder(prefix: string): string[] {
   const stack: Array<{ depth: number; path: string }> = [];
@@ -50,9 +55,10 @@ function routesUnder(prefix: string): string[] {
 const merchantRoutes = routesUnder('/app/merchants/');
 const sponsorRoutes = routesUnder('/app/sponsors/');
 const adminRoutes = routesUnder('/app/admin');
-const urlFor = (route: string, merchant: string, ids: { iccid?: string; order?: string } = {}) =>
+const urlFor = (route: string, merchant: string, ids: { iccid?: string; order?: string; endpoint?: string } = {}) =>
   route
     .replace(':id', merchant)
+    .replace(':endpointId', ids.endpoint ?? (merchant === 'shop-b' ? endpoints['shop-b'] : endpoints['shop-a']))
     .replace(':iccid', ids.iccid ?? (merchant === 'shop-b' ? cardB! : cardA!))
     .replace(':externalOrderId', ids.order ?? (merchant === 'shop-b' ? 'B-1' : 'A-1'));
 /** What a page answers when allowed: the merchant's root redirects to its cards. */
@@ -66,6 +72,8 @@ t.test('the route tree lists every merchant page', async (t) => {
     '/app/merchants/:id/sims',
     '/app/merchants/:id/sims/:iccid',
     '/app/merchants/:id/statements',
+    '/app/merchants/:id/webhooks',
+    '/app/merchants/:id/webhooks/:endpointId',
   ]);
 });
 
@@ -97,6 +105,9 @@ t.test('another merchant’s card or order under one’s own path is 404, like a
   t.equal(own.statusCode, 200);
   t.match(own.body, `href="/app/merchants/shop-a/sims/${cardA}"`, 'its own A-1, not shop-b’s order of the same id');
   t.equal((await svc.request('GET', `/v1/sims/${cardB}`, { token: keyA })).status, 404, 'as the API says');
+  const log = '/app/merchants/shop-a/webhooks/:endpointId';
+  t.equal((await web('GET', urlFor(log, 'shop-a', { endpoint: endpoints['shop-b'] }), { cookie })).statusCode, 404, 'shop-b’s webhook endpoint');
+  t.equal((await web('GET', urlFor(log, 'shop-a', { endpoint: 'we_000000000000000000000000' }), { cookie })).statusCode, 404, 'an unknown endpoint');
   // Lists never carry another merchant's rows.
   for (const url of ['/app/merchants/shop-a/sims', '/app/merchants/shop-a/orders', '/app/merchants/shop-a/statements']) {
     const body = (await web('GET', url, { cookie })).body;

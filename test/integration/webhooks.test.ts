@@ -1,9 +1,7 @@
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
-import { verifyWebhook } from '../../src/webhooks/signature.js';
 import { startTestService } from '../helpers/service.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * Issue 14, signed webhooks: a real HTTP receiver that verifies every signature and timestamp, fails the
@@ -18,40 +16,9 @@ const deliver = () => svc.service.jobs.deliverWebhooks();
 
 // ---- the receiver ------------------------------------------------------------------------------------------
 
-interface Received {
-  path: string;
-  id: string;
-  timestamp: number;
-  body: string;
-  verified: boolean;
-  answered: number;
-}
-const received: Received[] = [];
-const secrets = new Map<string, string>();
-/** Per path: how many of the next requests are answered 500 (Infinity: always). */
-const failures = new Map<string, number>();
-
-const readBody = async (request: IncomingMessage) => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-};
-const receiver = createServer((request, response) => {
-  void (async () => {
-    const body = await readBody(request);
-    const path = request.url ?? '';
-    const headers = { id: String(request.headers['webhook-id']), timestamp: String(request.headers['webhook-timestamp']), signature: String(request.headers['webhook-signature']) };
-    const verified = verifyWebhook(secrets.get(path) ?? 'whsec_', headers, body, Math.floor(clock.now() / 1000));
-    const failing = failures.get(path) ?? 0;
-    const answered = !verified ? 401 : failing > 0 ? 500 : 204;
-    if (failing > 0) failures.set(path, failing - 1);
-    received.push({ path, id: headers.id, timestamp: Number(headers.timestamp), body, verified, answered });
-    response.writeHead(answered).end();
-  })();
-});
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-t.teardown(() => new Promise((resolve) => receiver.close(resolve)));
-const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}`;
+const receiver = await startWebhookReceiver(t, clock);
+const { received, secrets, failures, at, parsed } = receiver;
+const receiverUrl = receiver.url;
 
 async function addEndpoint(sponsor: string, path: string, eventTypes: string[]): Promise<string> {
   const created = await svc.request('POST', `/v1/sponsors/${sponsor}/webhooks`, { body: { url: `${receiverUrl}${path}`, eventTypes } });
@@ -64,8 +31,6 @@ const log = async (sponsor: string, endpoint: string, query = '') => {
   if (response.status !== 200) throw new Error(`log: ${response.status} ${JSON.stringify(response.body)}`);
   return response.body as { deliveries: Array<Record<string, any>>; nextCursor: string | null };
 };
-const parsed = (r: Received) => JSON.parse(r.body) as { id: string; type: string; createdAt: string; data: Record<string, any> };
-const at = (path: string) => received.filter((r) => r.path === path);
 
 // ---- fixtures: October usage for amap, qqmusic and oem-acme, endpoints for each -----------------------------
 

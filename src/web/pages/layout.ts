@@ -18,7 +18,7 @@ export interface PageContext {
   /** The billing timezone, for instants shown to people (pages that show instants set it). */
   timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'console' | 'console-sponsors' | 'console-merchants' | 'accrual';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'console' | 'console-sponsors' | 'console-merchants' | 'accrual' | 'webhooks';
 }
 
 /** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
@@ -42,12 +42,13 @@ function navigation(ctx: PageContext): Html {
   if (ctx.sponsor) {
     const base = `/app/sponsors/${ctx.sponsor.id}`;
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
-    items.push(link('signals', `${base}/abuse-signals`, t('navSignals')));
+    items.push(link('signals', `${base}/abuse-signals`, t('navSignals')), link('webhooks', `${base}/webhooks`, t('navWebhooks')));
     items.push(link('accrual', `${base}/accrual`, t('navAccrual')));
   }
   if (ctx.merchant) {
     const base = `/app/merchants/${ctx.merchant.id}`;
     items.push(link('sims', `${base}/sims`, t('navSims')), link('orders', `${base}/orders`, t('navOrders')), link('statements', `${base}/statements`, t('navStatements')));
+    items.push(link('webhooks', `${base}/webhooks`, t('navWebhooks')));
   }
   return html`<nav>${items}</nav>`;
 }
