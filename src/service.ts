@@ -60,6 +60,9 @@ import { createAssuranceModule } from './assurance/module.js';
 import { createWebhookDeliverer } from './webhooks/deliverer.js';
 import { webhookRoutes } from './webhooks/routes.js';
 import { createWebhookService } from './webhooks/service.js';
+import { createAlertEvaluator } from './alerts/evaluator.js';
+import { createAlertRules } from './alerts/rules.js';
+import { alertRoutes } from './alerts/routes.js';
 
 export interface Service {
   app: FastifyZodInstance;
@@ -70,7 +73,7 @@ export interface Service {
   ingestGate: GateState;
   runtime: CatalogRuntime;
   /** Periodic jobs, also callable directly (tests, operators). */
-  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number>; deliverWebhooks(): Promise<number> };
+  jobs: { fundingSweep(): Promise<number>; closeDuePeriods(): Promise<ClosedPeriod[]>; expireDeadLetters(): Promise<number>; deliverWebhooks(): Promise<number>; evaluateAlerts(): Promise<number> };
   httpUrl: string;
   adminToken: string;
   /** True when this start generated the admin token (dev mode, first start). */
@@ -141,6 +144,10 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       maxPendingBytes: config.INGEST_MAX_PENDING_BYTES,
       onChange: (open, state) => logger.debug({ component: 'ingest', pendingBytes: state.pendingBytes, waiting: state.waiting }, open ? 'ingest gate open: taking usage again' : 'ingest gate closed: usage held at the broker'),
     });
+    // Issue 14: usage alerts, evaluated after each batch for what it billed, and swept for what time changes.
+    const alerts = createAlertEvaluator({ pool, clock, catalog: () => loaded.catalog, logger });
+    // (cleanups run in reverse: ingest stops first, then the evaluation it started ends, then the pool)
+    cleanups.push(() => alerts.idle());
     const ingest = createIngest({
       pool,
       writerPool,
@@ -154,6 +161,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       publishAck: (topic, payload) => publisher.publish(topic, payload, { qos: 1, retain: false }),
       maxRecords: config.BATCH_MAX_RECORDS,
       maxMs: config.BATCH_MAX_MS,
+      afterCommit: (touched) => alerts.afterBatch(touched),
     });
     await ingest.prepare();
     // An admitted message gives its room back once ingest has written it (or, failing that, when it settles).
@@ -284,16 +292,20 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     // Issue 14: signed webhooks from the outbox the domains write in their transactions (src/webhooks).
     const allowPrivateWebhookTargets = (config.WEBHOOK_ALLOW_PRIVATE_TARGETS ?? (config.devMode ? 'true' : 'false')) === 'true';
     const webhooks = createWebhookDeliverer({ pool, vault, clock, logger, allowPrivateTargets: allowPrivateWebhookTargets });
+    const ownerExists = async (kind: 'sponsor' | 'merchant', id: string) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null);
     const webhookService = createWebhookService({
       pool,
       vault,
       clock,
       timezone: () => runtime.timezone,
-      ownerExists: async (kind, id) => (kind === 'sponsor' ? loaded.catalog.sponsors.some((s) => s.id === id) : (await merchants.find(id)) !== null),
+      ownerExists,
       allowPrivateTargets: allowPrivateWebhookTargets,
     });
     const webhookDelivery = startPeriodicJob('webhook-delivery', () => webhooks.runOnce(), config.WEBHOOK_INTERVAL_MS, logger);
     cleanups.push(() => webhookDelivery.stop());
+    const alertSweep = startPeriodicJob('alerts-sweep', () => alerts.sweep(), 60_000, logger);
+    cleanups.push(() => alertSweep.stop());
+    const alertRules = createAlertRules({ pool, clock, catalog: () => loaded.catalog });
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,
@@ -323,7 +335,8 @@ export async function startService(config: Config, deps: { logger: Logger; clock
         (api) => deadLetterRoutes(api, { pool, catalog: () => loaded.catalog }),
         (api) => assurance.routes(api),
         (api) => webhookRoutes(api, webhookService),
-        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, webhooks: webhookService, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
+        (api) => alertRoutes(api, { rules: alertRules, ownerExists }),
+        (api) => webRoutes(api, { pool, apiKeys, adminToken: secrets.adminToken, catalog: () => loaded.catalog, invoices, metrics, clock, merchantPortal: sims.readers, webhooks: webhookService, alerts: alertRules, assurance: { reconciliation: assurance.reconciliation, breakage: assurance.breakage, signals: assurance.signals, carrierTimezone: config.CARRIER_TIMEZONE } })],
     });
     await app.listen({ host: config.HOST, port: config.PORT });
     cleanups.push(() => app.close());
@@ -338,7 +351,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
       ingest,
       ingestGate: gate,
       runtime,
-      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters, deliverWebhooks: () => webhooks.runOnce() },
+      jobs: { fundingSweep: () => sweeper.runOnce(), closeDuePeriods: () => closer.closeDue(), expireDeadLetters, deliverWebhooks: () => webhooks.runOnce(), evaluateAlerts: () => alerts.sweep() },
       httpUrl: `http://${httpHost === '0.0.0.0' ? '127.0.0.1' : httpHost}:${port}`,
       adminToken: secrets.adminToken,
       adminTokenGenerated: secrets.adminTokenGenerated,

@@ -12,7 +12,7 @@ import type { IngestMetrics } from './metrics.js';
 import { parseUsageMessage } from './parse-usage.js';
 import type { CatalogRuntime } from '../catalog/runtime.js';
 import type { PreparedMessage } from './admission.js';
-import { writeBatch } from './write-batch.js';
+import { writeBatch, type BatchTouched } from './write-batch.js';
 
 export interface IncomingUsage {
   vin: string;
@@ -44,6 +44,11 @@ export interface IngestOptions {
   publishAck(topic: string, payload: string): Promise<void>;
   maxRecords: number;
   maxMs: number;
+  /**
+   * Called after a batch that billed bytes committed and its acks were handed to the broker, with what it
+   * touched (the usage alerts, issue 14). The lane does not wait for what it starts; it must not throw.
+   */
+  afterCommit?(touched: BatchTouched): void;
 }
 
 interface Pending extends PreparedMessage, Pick<IncomingUsage, 'onWritten'> {
@@ -182,6 +187,9 @@ export function createIngest(options: IngestOptions) {
     metrics.lagSeconds.set(Math.max(0, clock.now() - oldest) / 1000);
     batch.forEach((message, i) => acknowledge(message, outcome.acks[i]!));
     void options.outbox.send(outcome.outbox);
+    if (options.afterCommit && (outcome.touched.sponsorships.length > 0 || outcome.touched.payers.length > 0)) {
+      options.afterCommit(outcome.touched);
+    }
   }
 
   /** DESIGN 7: a message that fails alone is dead-lettered and acked INTERNAL_ERROR (retryable). */

@@ -27,6 +27,14 @@ export interface BatchOutcome {
   /** control messages committed with the batch, to publish now */
   outbox: OutboxEntry[];
   counts: { accepted: number; duplicates: number; rejected: number; messagesRejected: number };
+  /** what the batch billed, for the usage alerts evaluated after the commit (src/alerts): sorted, distinct */
+  touched: BatchTouched;
+}
+
+/** The sponsorships and the sponsor payers (sponsored or overage) a batch allocated bytes to. */
+export interface BatchTouched {
+  sponsorships: string[];
+  payers: string[];
 }
 
 /**
@@ -64,6 +72,7 @@ export async function writeBatch(tx: WriteTransaction, context: BatchContext, me
   const changes: ControlChange[] = [];
   const writes: Array<() => Promise<unknown>> = [];
   let controls: ControlStates = new Map();
+  const touched: BatchTouched = { sponsorships: [], payers: [] };
   if (billable.length > 0) {
     const billableVins = [...new Set(billable.map((c) => c.ledger.vin))].sort();
     // The records' months for allocation, and the current month for the controls evaluated at now.
@@ -80,6 +89,14 @@ export async function writeBatch(tx: WriteTransaction, context: BatchContext, me
     ]);
     controls = lockedControls;
     const plan = planAllocations(runtime, vehicles, billable, initial, testWindows);
+    const sponsorships = new Set<string>();
+    const payers = new Set<string>();
+    for (const row of plan.rows) {
+      if (row.sponsorshipId !== null) sponsorships.add(row.sponsorshipId);
+      if (row.kind === 'sponsored' || row.kind === 'overage') payers.add(row.payer);
+    }
+    touched.sponsorships = [...sponsorships].sort();
+    touched.payers = [...payers].sort();
     writes.push(
       () => saveFunding(client, plan.caps, plan.packs),
       () => insertAllocations(client, plan.rows, nowMs),
@@ -113,5 +130,5 @@ export async function writeBatch(tx: WriteTransaction, context: BatchContext, me
     counts.duplicates += outcome.duplicates;
     return usageAck(parsed.batch, serverTime, outcome);
   });
-  return { acks, outbox, counts };
+  return { acks, outbox, counts, touched };
 }

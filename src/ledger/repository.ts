@@ -191,3 +191,26 @@ export async function sponsorshipReferenced(pool: Pick<Pool, 'query'>, sponsorsh
 export async function ledgerHasRecords(pool: Pick<Pool, 'query'>): Promise<boolean> {
   return (await pool.query<{ yes: boolean }>('SELECT EXISTS (SELECT 1 FROM usage_records) AS yes')).rows[0]?.yes === true;
 }
+
+/**
+ * Cap use of several capped sponsorships in one month, one query (the usage alerts, src/alerts): per
+ * sponsorship the vehicles with a counter, those at or over `capBytes`, and the bytes counted. A sponsorship
+ * nobody used has no entry.
+ */
+export async function capUseBySponsorship(
+  db: Pick<Pool | PoolClient, 'query'>,
+  month: string,
+  caps: ReadonlyArray<{ sponsorshipId: string; capBytes: bigint }>,
+): Promise<Map<string, { vehicles: bigint; atCap: bigint; usedBytes: bigint }>> {
+  const result = new Map<string, { vehicles: bigint; atCap: bigint; usedBytes: bigint }>();
+  if (caps.length === 0) return result;
+  const { rows } = await db.query<{ sponsorship_id: string; vehicles: string; at_cap: string; used: string }>(
+    `SELECT c.sponsorship_id, count(*)::text AS vehicles, count(*) FILTER (WHERE c.bytes >= q.cap)::text AS at_cap, sum(c.bytes)::text AS used
+       FROM unnest($2::text[], $3::bigint[]) AS q(sid, cap)
+       JOIN cap_usage c ON c.sponsorship_id = q.sid AND c.month = $1::date
+      GROUP BY c.sponsorship_id`,
+    [`${month}-01`, caps.map((c) => c.sponsorshipId), caps.map((c) => c.capBytes.toString())],
+  );
+  for (const row of rows) result.set(row.sponsorship_id, { vehicles: BigInt(row.vehicles), atCap: BigInt(row.at_cap), usedBytes: BigInt(row.used) });
+  return result;
+}

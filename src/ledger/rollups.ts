@@ -172,3 +172,18 @@ export async function sponsorVinsWithPrefix(db: Db, sponsor: string, months: rea
   );
   return rows.map((r) => r.vin);
 }
+
+/**
+ * The monthly rollup lines (app, kind, price) of several sponsors in one month, one query (the usage
+ * alerts' month-to-date amount, src/alerts).
+ */
+export async function sponsorsMonthRollups(db: Db, sponsors: readonly string[], month: string): Promise<Array<RollupRow & { sponsor: string }>> {
+  if (sponsors.length === 0) return [];
+  const { rows } = await db.query(
+    `SELECT sponsor, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_app_month
+      WHERE sponsor = ANY($1::text[]) AND usage_month = $2::date
+      ORDER BY sponsor COLLATE "C", app COLLATE "C", kind COLLATE "C", price_per_gib`,
+    [[...sponsors], `${month}-01`],
+  );
+  return parseRows(RollupRowSchema.extend({ sponsor: z.string() }), rows, 'sponsors’ usage by app');
+}

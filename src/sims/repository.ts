@@ -316,3 +316,18 @@ export async function orderReferences(db: Db, orderIds: readonly string[]): Prom
   const { rows } = await db.query<{ id: string; external_order_id: string; iccid: string }>('SELECT id, external_order_id, iccid FROM sim_orders WHERE id = ANY($1::bigint[])', [orderIds]);
   return new Map(rows.map((r) => [r.id, { externalOrderId: r.external_order_id, iccid: r.iccid }]));
 }
+
+/**
+ * Cards of these merchants whose service ends at or before `untilMs` (the usage alerts' serviceUntil rule,
+ * src/alerts): active cards, and suspended ones (a lapsed service stays alerted until a recharge), one query.
+ */
+export async function cardsServiceEndingBy(db: Db, merchantIds: readonly string[], untilMs: number): Promise<Array<{ merchantId: string; iccid: string; serviceUntilMs: number }>> {
+  if (merchantIds.length === 0) return [];
+  const { rows } = await db.query<{ merchant_id: string; iccid: string; service_until: Date }>(
+    `SELECT merchant_id, iccid, service_until FROM sims
+      WHERE merchant_id = ANY($1::text[]) AND state IN ('active', 'suspended') AND service_until IS NOT NULL AND service_until <= $2
+      ORDER BY merchant_id, service_until, iccid`,
+    [[...merchantIds], new Date(untilMs)],
+  );
+  return rows.map((r) => ({ merchantId: r.merchant_id, iccid: r.iccid, serviceUntilMs: r.service_until.getTime() }));
+}

@@ -12,6 +12,8 @@ import type { Clock } from '../shared/clock.js';
 import type { Pool } from '../shared/db/pool.js';
 import { AppError } from '../shared/errors.js';
 import { adminPages } from './admin-routes.js';
+import type { AlertRules } from '../alerts/rules.js';
+import { alertPages } from './alert-routes.js';
 import { assetRoutes } from './assets.js';
 import { createConsoleReaders } from './console-query.js';
 import { consolePages } from './console-routes.js';
@@ -58,6 +60,8 @@ export interface WebDeps {
   assurance?: Omit<AssurancePageDeps, 'clock' | 'billingTimezone' | 'sponsorName'> | undefined;
   /** Issue 14: the tenants' webhook endpoints and delivery logs (`src/webhooks/service.ts`). */
   webhooks?: WebhookService | undefined;
+  /** Usage alerts (issue 14): a sponsor's rules and their states. */
+  alerts?: AlertRules | undefined;
 }
 
 declare module 'fastify' {
@@ -163,6 +167,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
   if (deps.webhooks) webhookPages(web, kit, deps.webhooks, deps.merchantPortal);
+  if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog });
   adminPages(web, kit, deps, usage);
   // Issue 14: the operator console (admin) and a sponsor's search, vehicle pages and accrual.
   consolePages(web, kit, deps, usage, createConsoleReaders({ pool: deps.pool, readers: deps.merchantPortal, catalog: deps.catalog }));

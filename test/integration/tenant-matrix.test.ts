@@ -56,6 +56,11 @@ async function webhookOf(path: string): Promise<string> {
   if (created.status !== 201) throw new Error(`webhook: ${created.status} ${JSON.stringify(created.body)}`);
   return created.body.id as string;
 }
+async function alertOf(path: string, body: Record<string, unknown>): Promise<string> {
+  const created = await svc.request('POST', `${path}/alerts`, { body });
+  if (created.status !== 201) throw new Error(`alert: ${created.status} ${JSON.stringify(created.body)}`);
+  return created.body.id as string;
+}
 
 type ParamKey = string;
 type Values = Record<ParamKey, string>;
@@ -79,6 +84,8 @@ const PARAMS: Record<Side, Values> = {
     'keys/:keyId': '0123456789abcdef',
     'sponsors:webhooks/:endpointId': await webhookOf('/v1/sponsors/amap'),
     'merchants:webhooks/:endpointId': await webhookOf('/v1/merchants/shop-a'),
+    'sponsors:alerts/:alertId': await alertOf('/v1/sponsors/amap', { kind: 'mtd_amount', amount: '100.00' }),
+    'merchants:alerts/:alertId': await alertOf('/v1/merchants/shop-a', { kind: 'service_until_within', days: 30 }),
     // (no route reads a delivery: only replay names one, and a tenant's own replay is not sent)
     'deliveries/:deliveryId': '1',
     'periods/:month': '2026-10',
@@ -99,6 +106,8 @@ const PARAMS: Record<Side, Values> = {
     'keys/:keyId': 'fedcba9876543210',
     'sponsors:webhooks/:endpointId': await webhookOf('/v1/sponsors/qqmusic'),
     'merchants:webhooks/:endpointId': await webhookOf('/v1/merchants/shop-b'),
+    'sponsors:alerts/:alertId': await alertOf('/v1/sponsors/qqmusic', { kind: 'mtd_amount', amount: '100.00' }),
+    'merchants:alerts/:alertId': await alertOf('/v1/merchants/shop-b', { kind: 'service_until_within', days: 30 }),
     'deliveries/:deliveryId': '2',
     'periods/:month': '2026-10',
     'static/*': 'index.css',
@@ -142,6 +151,13 @@ const BODIES: Record<string, (v: Values) => unknown> = {
   'POST /v1/merchants/:id/webhooks': () => ({ url: 'https://hooks.example/other', eventTypes: ['order.paid'] }),
   'DELETE /v1/merchants/:id/webhooks/:endpointId': () => undefined,
   'POST /v1/merchants/:id/webhooks/:endpointId/deliveries/:deliveryId/replay': () => undefined,
+  'POST /v1/sponsors/:id/alerts': () => ({ kind: 'mtd_amount', amount: '5.00' }),
+  'DELETE /v1/sponsors/:id/alerts/:alertId': () => undefined,
+  'POST /v1/merchants/:id/alerts': () => ({ kind: 'service_until_within', days: 7 }),
+  'DELETE /v1/merchants/:id/alerts/:alertId': () => undefined,
+  // (the dashboard's forms: the matrix sends no form, so the CSRF check refuses what the scope lets through)
+  'POST /app/sponsors/:id/alerts': () => undefined,
+  'POST /app/sponsors/:id/alerts/:alertId/delete': () => undefined,
   // The dashboard's forms are posted without a body here: no CSRF token, so even an allowed one changes nothing.
   'POST /app/sponsors/:id/webhooks': () => undefined,
   'POST /app/sponsors/:id/webhooks/:endpointId/delete': () => undefined,
@@ -275,6 +291,7 @@ const snapshot = async () => ({
   merchantKeys: (await svc.request('GET', '/v1/merchants/shop-a/keys')).body.keys.map((k: { keyId: string; revokedAt: string | null }) => [k.keyId, k.revokedAt]),
   shopASims: (await svc.request('GET', '/v1/merchants/shop-a/sims')).body,
   webhooks: [(await svc.request('GET', '/v1/sponsors/amap/webhooks')).body, (await svc.request('GET', '/v1/merchants/shop-a/webhooks')).body],
+  alerts: [(await svc.request('GET', '/v1/sponsors/amap/alerts')).body, (await svc.request('GET', '/v1/merchants/shop-a/alerts')).body],
 });
 const before = await snapshot();
 

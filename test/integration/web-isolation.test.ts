@@ -46,6 +46,7 @@ t.test('the route tree lists every sponsor and admin page', async (t) => {
     '/app/sponsors/:id',
     '/app/sponsors/:id/abuse-signals',
     '/app/sponsors/:id/accrual',
+    '/app/sponsors/:id/alerts',
     '/app/sponsors/:id/explain',
     '/app/sponsors/:id/invoices',
     '/app/sponsors/:id/invoices/:invoiceId',

@@ -1096,6 +1096,76 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/sponsors/{id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A sponsor's usage alerts and their current states */
+        get: operations["listSponsorAlerts"];
+        put?: never;
+        /** Add a usage alert for a sponsor: a sponsorship’s fleet cap use reaching a share, the month-to-date amount reaching a figure, or vehicles at a cap */
+        post: operations["createSponsorAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/sponsors/{id}/alerts/{alertId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a usage alert: it is no longer evaluated */
+        delete: operations["deleteSponsorAlert"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/merchants/{id}/alerts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** A merchant's usage alerts and their current states */
+        get: operations["listMerchantAlerts"];
+        put?: never;
+        /** Add a usage alert for a merchant: a card’s serviceUntil within N days */
+        post: operations["createMerchantAlert"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/merchants/{id}/alerts/{alertId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Delete a usage alert: it is no longer evaluated */
+        delete: operations["deleteMerchantAlert"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/carrier-usage": {
         parameters: {
             query?: never;
@@ -9118,6 +9188,663 @@ export interface operations {
                         /** @description when the event happened */
                         createdAt: string;
                     };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listSponsorAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alerts: {
+                            /** @example al_5f0c6e1d2a9b8c7d6e5f4a3b */
+                            id: string;
+                            /** @enum {string} */
+                            kind: "cap_share" | "mtd_amount" | "vehicles_at_cap" | "service_until_within";
+                            /** @description cap_share and vehicles_at_cap: the sponsorship watched */
+                            sponsorshipId: string | null;
+                            /** @description cap_share: the share of the fleet cap, 1..100 */
+                            percent: number | null;
+                            /**
+                             * @description mtd_amount: the month-to-date amount, tax-exclusive, catalog currency
+                             * @example 1000.00
+                             */
+                            amount: string | null;
+                            /** @description vehicles_at_cap: vehicles at the cap */
+                            count: number | null;
+                            /** @description service_until_within: days before a card’s serviceUntil */
+                            days: number | null;
+                            createdAt: string;
+                            /**
+                             * @description ok: never triggered; else the state of the period triggered last (an open one first)
+                             * @enum {string}
+                             */
+                            state: "ok" | "triggered" | "resolved";
+                            /** @description a billing month YYYY-MM (sponsor rules) or <iccid>/<serviceUntil date> (service_until_within) */
+                            period: string | null;
+                            triggeredAt: string | null;
+                            /** @description the measure when it triggered: percent with 2 decimals, amount, vehicles, or the serviceUntil instant */
+                            triggeredValue: string | null;
+                            resolvedAt: string | null;
+                            resolvedValue: string | null;
+                            /** @description periods triggered and not yet resolved */
+                            openPeriods: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createSponsorAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    kind: "cap_share";
+                    sponsorshipId: string;
+                    percent: number;
+                } | {
+                    /** @enum {string} */
+                    kind: "mtd_amount";
+                    /** @example 1000.00 */
+                    amount: string;
+                } | {
+                    /** @enum {string} */
+                    kind: "vehicles_at_cap";
+                    sponsorshipId: string;
+                    count: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example al_5f0c6e1d2a9b8c7d6e5f4a3b */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "cap_share" | "mtd_amount" | "vehicles_at_cap" | "service_until_within";
+                        /** @description cap_share and vehicles_at_cap: the sponsorship watched */
+                        sponsorshipId: string | null;
+                        /** @description cap_share: the share of the fleet cap, 1..100 */
+                        percent: number | null;
+                        /**
+                         * @description mtd_amount: the month-to-date amount, tax-exclusive, catalog currency
+                         * @example 1000.00
+                         */
+                        amount: string | null;
+                        /** @description vehicles_at_cap: vehicles at the cap */
+                        count: number | null;
+                        /** @description service_until_within: days before a card’s serviceUntil */
+                        days: number | null;
+                        createdAt: string;
+                        /**
+                         * @description ok: never triggered; else the state of the period triggered last (an open one first)
+                         * @enum {string}
+                         */
+                        state: "ok" | "triggered" | "resolved";
+                        /** @description a billing month YYYY-MM (sponsor rules) or <iccid>/<serviceUntil date> (service_until_within) */
+                        period: string | null;
+                        triggeredAt: string | null;
+                        /** @description the measure when it triggered: percent with 2 decimals, amount, vehicles, or the serviceUntil instant */
+                        triggeredValue: string | null;
+                        resolvedAt: string | null;
+                        resolvedValue: string | null;
+                        /** @description periods triggered and not yet resolved */
+                        openPeriods: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteSponsorAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                alertId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    listMerchantAlerts: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        alerts: {
+                            /** @example al_5f0c6e1d2a9b8c7d6e5f4a3b */
+                            id: string;
+                            /** @enum {string} */
+                            kind: "cap_share" | "mtd_amount" | "vehicles_at_cap" | "service_until_within";
+                            /** @description cap_share and vehicles_at_cap: the sponsorship watched */
+                            sponsorshipId: string | null;
+                            /** @description cap_share: the share of the fleet cap, 1..100 */
+                            percent: number | null;
+                            /**
+                             * @description mtd_amount: the month-to-date amount, tax-exclusive, catalog currency
+                             * @example 1000.00
+                             */
+                            amount: string | null;
+                            /** @description vehicles_at_cap: vehicles at the cap */
+                            count: number | null;
+                            /** @description service_until_within: days before a card’s serviceUntil */
+                            days: number | null;
+                            createdAt: string;
+                            /**
+                             * @description ok: never triggered; else the state of the period triggered last (an open one first)
+                             * @enum {string}
+                             */
+                            state: "ok" | "triggered" | "resolved";
+                            /** @description a billing month YYYY-MM (sponsor rules) or <iccid>/<serviceUntil date> (service_until_within) */
+                            period: string | null;
+                            triggeredAt: string | null;
+                            /** @description the measure when it triggered: percent with 2 decimals, amount, vehicles, or the serviceUntil instant */
+                            triggeredValue: string | null;
+                            resolvedAt: string | null;
+                            resolvedValue: string | null;
+                            /** @description periods triggered and not yet resolved */
+                            openPeriods: number;
+                        }[];
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    createMerchantAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /** @enum {string} */
+                    kind: "service_until_within";
+                    days: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Default Response */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        /** @example al_5f0c6e1d2a9b8c7d6e5f4a3b */
+                        id: string;
+                        /** @enum {string} */
+                        kind: "cap_share" | "mtd_amount" | "vehicles_at_cap" | "service_until_within";
+                        /** @description cap_share and vehicles_at_cap: the sponsorship watched */
+                        sponsorshipId: string | null;
+                        /** @description cap_share: the share of the fleet cap, 1..100 */
+                        percent: number | null;
+                        /**
+                         * @description mtd_amount: the month-to-date amount, tax-exclusive, catalog currency
+                         * @example 1000.00
+                         */
+                        amount: string | null;
+                        /** @description vehicles_at_cap: vehicles at the cap */
+                        count: number | null;
+                        /** @description service_until_within: days before a card’s serviceUntil */
+                        days: number | null;
+                        createdAt: string;
+                        /**
+                         * @description ok: never triggered; else the state of the period triggered last (an open one first)
+                         * @enum {string}
+                         */
+                        state: "ok" | "triggered" | "resolved";
+                        /** @description a billing month YYYY-MM (sponsor rules) or <iccid>/<serviceUntil date> (service_until_within) */
+                        period: string | null;
+                        triggeredAt: string | null;
+                        /** @description the measure when it triggered: percent with 2 decimals, amount, vehicles, or the serviceUntil instant */
+                        triggeredValue: string | null;
+                        resolvedAt: string | null;
+                        resolvedValue: string | null;
+                        /** @description periods triggered and not yet resolved */
+                        openPeriods: number;
+                    };
+                };
+            };
+            /** @description Default Response */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+            /** @description Default Response */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": {
+                        error: {
+                            code: string;
+                            message: string;
+                            field?: string;
+                        };
+                    };
+                };
+            };
+        };
+    };
+    deleteMerchantAlert: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+                alertId: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Default Response */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": null;
                 };
             };
             /** @description Default Response */

@@ -1,5 +1,8 @@
+import { alertMessagesEn } from './alerts-en.js';
+
 /** The web UI's strings in English: the reference table (./zh-CN.ts is typed against its keys). */
 export const en = {
+  ...alertMessagesEn,
   appTitle: 'Directed-traffic billing',
   navDashboard: 'Dashboard',
   navInvoices: 'Invoices',

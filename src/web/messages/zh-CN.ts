@@ -1,7 +1,9 @@
 import type { Messages } from '../i18n.js';
+import { alertMessagesZhCN } from './alerts-zh-CN.js';
 
 /** The web UI's strings in Simplified Chinese: every key of ./en.ts, checked by the compiler. */
 export const zhCN: Messages = {
+  ...alertMessagesZhCN,
   appTitle: '定向流量计费',
   navDashboard: '概览',
   navInvoices: '账单',

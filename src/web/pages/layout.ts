@@ -18,7 +18,7 @@ export interface PageContext {
   /** The billing timezone, for instants shown to people (pages that show instants set it). */
   timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'console' | 'console-sponsors' | 'console-merchants' | 'accrual' | 'webhooks';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'webhooks' | 'alerts' | 'console' | 'console-sponsors' | 'console-merchants' | 'accrual';
 }
 
 /** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
@@ -43,6 +43,7 @@ function navigation(ctx: PageContext): Html {
     const base = `/app/sponsors/${ctx.sponsor.id}`;
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
     items.push(link('signals', `${base}/abuse-signals`, t('navSignals')), link('webhooks', `${base}/webhooks`, t('navWebhooks')));
+    items.push(link('alerts', `${base}/alerts`, t('navAlerts')));
     items.push(link('accrual', `${base}/accrual`, t('navAccrual')));
   }
   if (ctx.merchant) {

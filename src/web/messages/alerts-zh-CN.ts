@@ -1,0 +1,30 @@
+import type { alertMessagesEn } from './alerts-en.js';
+
+/** The usage alerts page's strings in Simplified Chinese: every key of ./alerts-en.ts, checked by the compiler. */
+export const alertMessagesZhCN: { readonly [K in keyof typeof alertMessagesEn]: string } = {
+  navAlerts: '告警',
+  alertsTitle: '用量告警',
+  alertsNote: '达到阈值时，每条告警在每个账期（流量卡：每个服务截止日）只触发一次；条件结束（新的月份、上限调高）时解除。订阅 alert.triggered 与 alert.resolved 的 Webhook 即可收到通知。',
+  noAlerts: '尚无告警。',
+  alertKind: '告警',
+  alertKind_cap_share: '车队上限用量达到比例',
+  alertKind_mtd_amount: '本月累计金额达到',
+  alertKind_vehicles_at_cap: '达到上限的车辆数达到',
+  alertKind_service_until_within: '流量卡服务到期前',
+  alertThreshold: '阈值',
+  alertSponsorship: '赞助',
+  alertState: '状态',
+  alertState_ok: '未达到',
+  alertState_triggered: '已触发',
+  alertState_resolved: '已解除',
+  alertPeriod: '周期',
+  alertValue: '数值',
+  alertAt: '时间',
+  alertPercent: '比例（%）',
+  alertAmount: '金额（不含税）',
+  alertCount: '车辆数',
+  addAlert: '添加',
+  deleteAlert: '删除',
+  alertNotAdded: '告警未添加：{reason}',
+  noCappedSponsorships: '您的赞助均未设上限，仅可使用金额告警。',
+};
