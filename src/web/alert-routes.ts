@@ -1,14 +1,22 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { NewSponsorAlertSchema, type AlertRules } from '../alerts/rules.js';
+import type { Audience } from '../api/audience.js';
+import { NewMerchantAlertSchema, NewSponsorAlertSchema, type AlertRules } from '../alerts/rules.js';
 import type { Catalog } from '../catalog/index.js';
 import { AppError } from '../shared/errors.js';
 import { CsrfBody, forSponsors, type PageKit } from './page-kit.js';
+import type { MerchantReaders } from './merchant-query.js';
+import { merchantScope } from './merchant-routes.js';
 import { alertsPage } from './pages/alerts.js';
+import type { PageContext } from './pages/layout.js';
 import type { WebSession } from './session.js';
 
-/** The usage alerts of a sponsor (issue 14) on the dashboard: the API's rules and checks, as forms. */
+/**
+ * The usage alerts of a sponsor or a merchant (issue 14) on the dashboard: the API's rules and checks, as
+ * forms. Scoping as on every tenant page: another tenant's path is 403, its alert under one's own path 404.
+ */
 
+const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 const AlertParams = z.object({ id: z.string(), alertId: z.string().regex(/^al_[0-9a-f]{24}$/) });
 const AddBody = CsrfBody.extend({
   kind: z.string().max(40).optional(),
@@ -16,62 +24,99 @@ const AddBody = CsrfBody.extend({
   percent: z.string().max(20).optional(),
   count: z.string().max(20).optional(),
   amount: z.string().max(40).optional(),
+  days: z.string().max(20).optional(),
 });
 /** A whole number typed in a form, as the API's JSON number; anything else stays a string (and is refused). */
 const integer = (text: string | undefined) => (text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : text);
 
-export function alertPages(web: FastifyInstance, kit: PageKit, deps: { rules: AlertRules; catalog(): Catalog }): void {
-  const { context, requireSession, sendPage, sponsorScope, checkCsrf } = kit;
+type Kind = 'sponsor' | 'merchant';
+type Form = z.output<typeof AddBody>;
 
-  const render = async (request: FastifyRequest, reply: FastifyReply, session: WebSession, error: string | null, status = 200) => {
-    const sponsor = sponsorScope(request, session);
-    const catalog = deps.catalog();
-    const capped = catalog.sponsorships.filter((s) => s.sponsor === sponsor.id && (s.capMiBPerVehicleMonth ?? 0) > 0).map((s) => s.id);
-    const alerts = await deps.rules.list({ kind: 'sponsor', id: sponsor.id });
-    return sendPage(reply, alertsPage(context(request, { sponsor }), sponsor.id, { alerts, cappedSponsorships: capped, currency: catalog.billing.currency, error }), status);
-  };
+/** What a form asks for, as the API's body for that tenant's kinds of alert. */
+function candidateOf(kind: Kind, form: Form) {
+  if (kind === 'merchant') return NewMerchantAlertSchema.safeParse({ kind: form.kind, days: integer(form.days) });
+  const { kind: alert, sponsorshipId, percent, count, amount } = form;
+  return NewSponsorAlertSchema.safeParse(
+    alert === 'cap_share' ? { kind: alert, sponsorshipId, percent: integer(percent) } : alert === 'vehicles_at_cap' ? { kind: alert, sponsorshipId, count: integer(count) } : { kind: alert, amount },
+  );
+}
 
-  web.get('/sponsors/:id/alerts', forSponsors, async (request, reply) => {
-    const session = requireSession(request, reply);
-    if (!session) return reply;
-    return render(request, reply, session, null);
-  });
+export function alertPages(web: FastifyInstance, kit: PageKit, deps: { rules: AlertRules; catalog(): Catalog; merchants?: Pick<MerchantReaders, 'merchants'> | undefined }): void {
+  const { context, requireSession, sendPage, checkCsrf } = kit;
+  const { merchants } = deps;
 
-  web.post('/sponsors/:id/alerts', forSponsors, async (request, reply) => {
-    const session = requireSession(request, reply);
-    if (!session) return reply;
-    const sponsor = sponsorScope(request, session);
-    const form = AddBody.safeParse(request.body ?? {});
-    checkCsrf(request, form.success ? form.data : {});
-    if (!form.success) return render(request, reply, session, context(request).t('alertNotAdded', { reason: 'malformed form' }), 422);
-    const { kind, sponsorshipId, percent, count, amount } = form.data;
-    const candidate = kind === 'cap_share' ? { kind, sponsorshipId, percent: integer(percent) } : kind === 'vehicles_at_cap' ? { kind, sponsorshipId, count: integer(count) } : { kind, amount };
-    const params = NewSponsorAlertSchema.safeParse(candidate);
-    if (!params.success) {
-      const issue = params.error.issues[0];
-      const reason = issue ? `${issue.path.join('.') || 'kind'}: ${issue.message}` : 'invalid';
-      return render(request, reply, session, context(request).t('alertNotAdded', { reason }), 422);
-    }
-    try {
-      await deps.rules.create({ kind: 'sponsor', id: sponsor.id }, params.data);
-    } catch (error) {
-      if (error instanceof AppError && error.statusCode === 422) return render(request, reply, session, context(request).t('alertNotAdded', { reason: error.message }), 422);
-      throw error;
-    }
-    return reply.redirect(`/app/sponsors/${sponsor.id}/alerts`, 303);
-  });
+  type Scope = (request: FastifyRequest, session: WebSession) => Promise<Partial<PageContext>>;
+  const kinds: Array<{ kind: Kind; guard: { schema: { hide: boolean }; config: { audience: readonly Audience[] } }; scope: Scope }> = [
+    { kind: 'sponsor', guard: forSponsors, scope: async (request, session) => ({ sponsor: kit.sponsorScope(request, session) }) },
+    ...(merchants
+      ? [
+          {
+            kind: 'merchant' as const,
+            guard: forMerchants,
+            scope: async (request: FastifyRequest, session: WebSession) => {
+              const merchant = await merchantScope(merchants, request, session);
+              return { merchant: { id: merchant.id, name: merchant.name } };
+            },
+          },
+        ]
+      : []),
+  ];
 
-  /** Another sponsor's alert under one's own path is 404, like an unknown one (DESIGN 5). */
-  web.post('/sponsors/:id/alerts/:alertId/delete', forSponsors, async (request, reply) => {
-    const session = requireSession(request, reply);
-    if (!session) return reply;
-    const sponsor = sponsorScope(request, session);
-    // The scope first: another sponsor's (or an unknown) alert is 404 whatever the form; nothing changes before the CSRF check.
-    const params = AlertParams.safeParse(request.params);
-    if (!params.success || !(await deps.rules.exists({ kind: 'sponsor', id: sponsor.id }, params.data.alertId))) throw new AppError('notFound', 'notFound', 404);
-    const form = CsrfBody.safeParse(request.body ?? {});
-    checkCsrf(request, form.success ? form.data : {});
-    await deps.rules.remove({ kind: 'sponsor', id: sponsor.id }, params.data.alertId);
-    return reply.redirect(`/app/sponsors/${sponsor.id}/alerts`, 303);
-  });
+  for (const { kind, guard, scope } of kinds) {
+    /** Signed in and in scope: the owner, the page base and the page context; null after a redirect to sign-in. */
+    const open = async (request: FastifyRequest, reply: FastifyReply) => {
+      const session = requireSession(request, reply);
+      if (!session) return null;
+      const shown = await scope(request, session);
+      const owner = { kind, id: (shown.sponsor ?? shown.merchant)!.id };
+      return { owner, base: `/app/${kind}s/${owner.id}/alerts`, ctx: context(request, shown) };
+    };
+    const render = async (reply: FastifyReply, page: NonNullable<Awaited<ReturnType<typeof open>>>, error: string | null, status = 200) => {
+      const catalog = deps.catalog();
+      const capped = kind === 'sponsor' ? catalog.sponsorships.filter((s) => s.sponsor === page.owner.id && (s.capMiBPerVehicleMonth ?? 0) > 0).map((s) => s.id) : [];
+      const alerts = await deps.rules.list(page.owner);
+      return sendPage(reply, alertsPage(page.ctx, page.owner, { alerts, cappedSponsorships: capped, currency: catalog.billing.currency, error }), status);
+    };
+
+    web.get(`/${kind}s/:id/alerts`, guard, async (request, reply) => {
+      const page = await open(request, reply);
+      if (!page) return reply;
+      return render(reply, page, null);
+    });
+
+    web.post(`/${kind}s/:id/alerts`, guard, async (request, reply) => {
+      const page = await open(request, reply);
+      if (!page) return reply;
+      const form = AddBody.safeParse(request.body ?? {});
+      checkCsrf(request, form.success ? form.data : {});
+      const { t } = page.ctx;
+      if (!form.success) return render(reply, page, t('alertNotAdded', { reason: 'malformed form' }), 422);
+      const params = candidateOf(kind, form.data);
+      if (!params.success) {
+        const issue = params.error.issues[0];
+        const reason = issue ? `${issue.path.join('.') || 'kind'}: ${issue.message}` : 'invalid';
+        return render(reply, page, t('alertNotAdded', { reason }), 422);
+      }
+      try {
+        await deps.rules.create(page.owner, params.data);
+      } catch (error) {
+        if (error instanceof AppError && error.statusCode === 422) return render(reply, page, t('alertNotAdded', { reason: error.message }), 422);
+        throw error;
+      }
+      return reply.redirect(page.base, 303);
+    });
+
+    /** Another tenant's alert under one's own path is 404, like an unknown one (DESIGN 5). */
+    web.post(`/${kind}s/:id/alerts/:alertId/delete`, guard, async (request, reply) => {
+      const page = await open(request, reply);
+      if (!page) return reply;
+      // The scope first: another tenant's (or an unknown) alert is 404 whatever the form; nothing changes before the CSRF check.
+      const params = AlertParams.safeParse(request.params);
+      if (!params.success || !(await deps.rules.exists(page.owner, params.data.alertId))) throw new AppError('notFound', 'notFound', 404);
+      const form = CsrfBody.safeParse(request.body ?? {});
+      checkCsrf(request, form.success ? form.data : {});
+      await deps.rules.remove(page.owner, params.data.alertId);
+      return reply.redirect(page.base, 303);
+    });
+  }
 }

@@ -167,7 +167,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
     assurancePages(web, kit, { ...deps.assurance, clock: deps.clock, billingTimezone: timezone, sponsorName: (id) => deps.catalog().sponsors.find((s) => s.id === id)?.name ?? null });
   }
   if (deps.webhooks) webhookPages(web, kit, deps.webhooks, deps.merchantPortal);
-  if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog });
+  if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog, merchants: deps.merchantPortal });
   adminPages(web, kit, deps, usage);
   // Issue 14: the operator console (admin) and a sponsor's search, vehicle pages and accrual.
   consolePages(web, kit, deps, usage, createConsoleReaders({ pool: deps.pool, readers: deps.merchantPortal, catalog: deps.catalog }));

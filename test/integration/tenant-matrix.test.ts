@@ -158,6 +158,8 @@ const BODIES: Record<string, (v: Values) => unknown> = {
   // (the dashboard's forms: the matrix sends no form, so the CSRF check refuses what the scope lets through)
   'POST /app/sponsors/:id/alerts': () => undefined,
   'POST /app/sponsors/:id/alerts/:alertId/delete': () => undefined,
+  'POST /app/merchants/:id/alerts': () => undefined,
+  'POST /app/merchants/:id/alerts/:alertId/delete': () => undefined,
   // The dashboard's forms are posted without a body here: no CSRF token, so even an allowed one changes nothing.
   'POST /app/sponsors/:id/webhooks': () => undefined,
   'POST /app/sponsors/:id/webhooks/:endpointId/delete': () => undefined,

@@ -76,3 +76,39 @@ t.test('in Chinese', async (t) => {
   t.match(page.body, /用量告警/);
   t.match(page.body, /本月累计金额达到/);
 });
+
+t.test('a merchant’s alerts page: its serviceUntil rule, its own only', async (t) => {
+  const merchant = await svc.request('POST', '/v1/merchants', { body: { id: 'shop-a', name: 'Shop A', taxId: '91310000MA1FL5LQ3E' } });
+  t.equal(merchant.status, 201);
+  const key = (await svc.request('POST', '/v1/merchants/shop-a/keys')).body.key as string;
+  const shop = await signIn(web, key);
+  let page = await web('GET', '/app/merchants/shop-a/alerts', { cookie: shop });
+  t.equal(page.statusCode, 200);
+  t.match(page.body, /href="\/app\/merchants\/shop-a\/alerts" aria-current="page"/, 'in the navigation');
+  t.match(page.body, /id="add-service_until_within"/, 'the merchant’s kind of alert');
+  t.notMatch(page.body, /id="add-cap_share"|id="add-mtd_amount"/, 'not a sponsor’s kinds');
+  const csrf = csrfOf(page.body);
+  t.equal((await web('POST', '/app/merchants/shop-a/alerts', { cookie: shop, form: { csrf, kind: 'service_until_within', days: '30' } })).statusCode, 303);
+  for (const form of [
+    { kind: 'service_until_within', days: '0' },
+    { kind: 'service_until_within', days: '367' },
+    { kind: 'service_until_within', days: '7.5' },
+    { kind: 'mtd_amount', amount: '5.00' },
+  ]) {
+    const refused = await web('POST', '/app/merchants/shop-a/alerts', { cookie: shop, form: { csrf, ...form } });
+    t.equal(refused.statusCode, 422, JSON.stringify(form));
+    t.match(refused.body, /id="alert-error"/);
+  }
+  page = await web('GET', '/app/merchants/shop-a/alerts', { cookie: shop });
+  t.same(dataAttributes(page.body, 'kind'), ['service_until_within']);
+  t.same(
+    (await svc.request('GET', '/v1/merchants/shop-a/alerts')).body.alerts.map((a: { id: string }) => a.id),
+    dataAttributes(page.body, 'alert-id'),
+    'the page shows what the API does',
+  );
+  t.equal((await web('GET', '/app/merchants/shop-a/alerts', { cookie: amap })).statusCode, 403, 'a sponsor on a merchant’s page');
+  t.equal((await web('GET', '/app/sponsors/amap/alerts', { cookie: shop })).statusCode, 403, 'a merchant on a sponsor’s page');
+  const id = dataAttributes(page.body, 'alert-id')[0]!;
+  t.equal((await web('POST', `/app/merchants/shop-a/alerts/${id}/delete`, { cookie: shop, form: { csrf } })).statusCode, 303);
+  t.match((await web('GET', '/app/merchants/shop-a/alerts', { cookie: shop })).body, /id="no-alerts"/);
+});

@@ -67,6 +67,7 @@ const okStatus = (route: string) => (route === '/app/merchants/:id' ? 303 : 200)
 t.test('the route tree lists every merchant page', async (t) => {
   t.same(merchantRoutes.sort(), [
     '/app/merchants/:id',
+    '/app/merchants/:id/alerts',
     '/app/merchants/:id/orders',
     '/app/merchants/:id/orders/:externalOrderId',
     '/app/merchants/:id/sims',

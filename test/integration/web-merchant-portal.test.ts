@@ -109,7 +109,7 @@ t.test('a merchant signs in with its key and lands on its cards', async (t) => {
   t.equal(sims.statusCode, 200);
   t.match(sims.body, 'Signed in as merchant shop-a');
   t.match(sims.body, 'Merchant shop-a', 'the merchant’s name');
-  t.match(sims.body, /<nav><a href="\/app\/merchants\/shop-a\/sims" aria-current="page">SIM cards<\/a><a href="\/app\/merchants\/shop-a\/orders">Orders<\/a><a href="\/app\/merchants\/shop-a\/statements">Statements<\/a><a href="\/app\/merchants\/shop-a\/webhooks">Webhooks<\/a><\/nav>/);
+  t.match(sims.body, /<nav><a href="\/app\/merchants\/shop-a\/sims" aria-current="page">SIM cards<\/a><a href="\/app\/merchants\/shop-a\/orders">Orders<\/a><a href="\/app\/merchants\/shop-a\/statements">Statements<\/a><a href="\/app\/merchants\/shop-a\/alerts">Alerts<\/a><a href="\/app\/merchants\/shop-a\/webhooks">Webhooks<\/a><\/nav>/);
   t.notMatch(sims.body, '/app/sponsors/', 'no sponsor navigation');
   const signIn = svc.logs.find((l) => l.event === 'web_sign_in' && l.merchant === 'shop-a');
   t.ok(signIn, 'the sign-in is logged with the merchant and key id');

@@ -25,4 +25,6 @@ export const alertMessagesEn = {
   deleteAlert: 'Delete',
   alertNotAdded: 'The alert was not added: {reason}',
   noCappedSponsorships: 'None of your sponsorships has a cap: only the amount alert applies.',
+  alertDays: 'Days before serviceUntil',
+  merchantAlertsNote: 'An alert fires once per card and serviceUntil date when the card’s service ends within the chosen days, and is resolved when a recharge moves the date. Subscribe a webhook to alert.triggered and alert.resolved to be told.',
 } as const;

@@ -27,4 +27,6 @@ export const alertMessagesZhCN: { readonly [K in keyof typeof alertMessagesEn]: 
   deleteAlert: '删除',
   alertNotAdded: '告警未添加：{reason}',
   noCappedSponsorships: '您的赞助均未设上限，仅可使用金额告警。',
+  alertDays: '距服务到期天数',
+  merchantAlertsNote: '当卡的服务到期日落在所选天数之内时，每张卡每个到期日触发一次；续费使到期日后移后即解除。订阅 alert.triggered 和 alert.resolved 的 Webhook 即可收到通知。',
 };

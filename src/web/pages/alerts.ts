@@ -12,10 +12,13 @@ export interface AlertsView {
   error: string | null;
 }
 
-/** A sponsor's usage alerts: each rule with its state, a form per kind to add one, a delete button per rule. */
-export function alertsPage(ctx: PageContext, sponsorId: string, view: AlertsView): string {
+/**
+ * A sponsor's or a merchant's usage alerts: each rule with its state, a form per kind to add one (a sponsor's
+ * usage kinds, a merchant's serviceUntil), a delete button per rule.
+ */
+export function alertsPage(ctx: PageContext, owner: { kind: 'sponsor' | 'merchant'; id: string }, view: AlertsView): string {
   const { t } = ctx;
-  const base = `/app/sponsors/${sponsorId}/alerts`;
+  const base = `/app/${owner.kind}s/${owner.id}/alerts`;
   const threshold = (a: AlertRuleView): string =>
     a.kind === 'cap_share' ? `${a.percent} %` : a.kind === 'mtd_amount' ? formatMoney(a.amount ?? '0', view.currency) : a.kind === 'vehicles_at_cap' ? String(a.count) : `${a.days} d`;
   const rows = view.alerts.map(
@@ -42,12 +45,16 @@ export function alertsPage(ctx: PageContext, sponsorId: string, view: AlertsView
       ? html`<p class="note">${t('noCappedSponsorships')}</p>`
       : html`${form('cap_share', html`<label>${t('alertSponsorship')} ${sponsorships}</label> <label>${t('alertPercent')} <input type="number" name="percent" min="1" max="100" step="1" value="80" required></label>`)}
 ${form('vehicles_at_cap', html`<label>${t('alertSponsorship')} ${sponsorships}</label> <label>${t('alertCount')} <input type="number" name="count" min="1" step="1" value="1" required></label>`)}`;
+  const forms =
+    owner.kind === 'merchant'
+      ? form('service_until_within', html`<label>${t('alertDays')} <input type="number" name="days" min="1" max="366" step="1" value="30" required></label>`)
+      : html`${capForms}
+${form('mtd_amount', html`<label>${t('alertAmount')} <input type="text" name="amount" inputmode="decimal" pattern="[0-9]+(\\.[0-9]{1,2})?" value="1000.00" required></label> ${view.currency}`)}`;
   const body = html`<h1>${t('alertsTitle')}</h1>
 ${view.error ? html`<div class="alert error" role="alert" id="alert-error">${view.error}</div>` : html``}
-<section class="card">${table}<p class="note">${t('alertsNote')}</p></section>
+<section class="card">${table}<p class="note">${t(owner.kind === 'merchant' ? 'merchantAlertsNote' : 'alertsNote')}</p></section>
 <section class="card" id="add-alert">
-${capForms}
-${form('mtd_amount', html`<label>${t('alertAmount')} <input type="text" name="amount" inputmode="decimal" pattern="[0-9]+(\\.[0-9]{1,2})?" value="1000.00" required></label> ${view.currency}`)}
+${forms}
 </section>`;
   return layout({ ...ctx, current: 'alerts' }, t('alertsTitle'), body);
 }

@@ -49,7 +49,7 @@ function navigation(ctx: PageContext): Html {
   if (ctx.merchant) {
     const base = `/app/merchants/${ctx.merchant.id}`;
     items.push(link('sims', `${base}/sims`, t('navSims')), link('orders', `${base}/orders`, t('navOrders')), link('statements', `${base}/statements`, t('navStatements')));
-    items.push(link('webhooks', `${base}/webhooks`, t('navWebhooks')));
+    items.push(link('alerts', `${base}/alerts`, t('navAlerts')), link('webhooks', `${base}/webhooks`, t('navWebhooks')));
   }
   return html`<nav>${items}</nav>`;
 }
