@@ -76,7 +76,35 @@ export function writeControlChanges(client: PoolClient, state: ControlStates, ch
     [list.map((c) => c.vin), list.map((c) => c.app), list.map((c) => (c.reasons.length ? c.reasons.join(',') : null)), list.map((c) => c.rev), at],
       ),
     () => enqueue(client, messages, at),
+    // The rev history (migration 0017), in the same round trip; a rev already recorded is left as it is.
+    () =>
+      client.query(
+        `INSERT INTO control_state_history (vin, app, rev, reasons, changed_at)
+         SELECT vin, app, rev, coalesce(string_to_array(reasons, ','), '{}'), $5 FROM unnest($1::text[], $2::text[], $3::text[], $4::int[]) AS u(vin, app, reasons, rev)
+         ON CONFLICT (vin, app, rev) DO NOTHING`,
+        [list.map((c) => c.vin), list.map((c) => c.app), list.map((c) => (c.reasons.length ? c.reasons.join(',') : null)), list.map((c) => c.rev), at],
+      ),
   ]).then(([, entries]) => entries);
+}
+
+/** One rev of a (vehicle, app) control state: the reasons it had from `changedAt` on. */
+export interface ControlRevision {
+  app: string;
+  rev: number;
+  reasons: ControlReason[];
+  changedAt: string;
+}
+
+/**
+ * A vehicle's control history, newest first, at most `limit` revs (the operator console): one read of the
+ * primary key's vin prefix. Revs before migration 0017 were not kept: a state's history starts at its rev then.
+ */
+export async function controlHistory(db: Pick<Pool, 'query'>, vin: string, limit: number): Promise<ControlRevision[]> {
+  const { rows } = await db.query<{ app: string; rev: number; reasons: ControlReason[]; changed_at: Date }>(
+    'SELECT app, rev, reasons, changed_at FROM control_state_history WHERE vin = $1 ORDER BY changed_at DESC, app, rev DESC LIMIT $2',
+    [vin, limit],
+  );
+  return rows.map((r) => ({ app: r.app, rev: r.rev, reasons: r.reasons, changedAt: r.changed_at.toISOString() }));
 }
 
 /** Queues messages in the outbox of the caller's transaction. */

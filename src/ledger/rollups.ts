@@ -143,6 +143,36 @@ export async function vehicleRollups(db: Db, sponsor: string, month: string, lim
   return parseRows(VehicleRowSchema, rows, 'usage by vehicle');
 }
 
+const VehicleMonthRowSchema = RollupRowSchema.extend({ month: z.string() });
+
+/**
+ * One vehicle's rollup lines billed to `sponsor` in `months` (the operator console's sponsor scope and the
+ * vehicle's usage by month): a read of the primary key's prefix (sponsor, usage_month, vin) per month.
+ */
+export async function vehicleMonthRollups(db: Db, sponsor: string, months: readonly string[], vin: string): Promise<Array<z.output<typeof VehicleMonthRowSchema>>> {
+  const { rows } = await db.query(
+    `SELECT to_char(usage_month, 'YYYY-MM') AS month, app, kind, price_per_gib::text AS price, bytes::text AS bytes FROM rollup_vehicle_month
+      WHERE sponsor = $1 AND usage_month = ANY($2::date[]) AND vin = $3
+      ORDER BY usage_month DESC, app COLLATE "C", kind COLLATE "C", price_per_gib`,
+    [sponsor, months.map((m) => `${m}-01`), vin],
+  );
+  return parseRows(VehicleMonthRowSchema, rows, 'usage of a vehicle by month');
+}
+
+/**
+ * Up to `limit` VINs starting with `prefix` that have bytes billed to `sponsor` in `months`, in order (a
+ * sponsor's search: the primary key's (sponsor, usage_month) prefix, then the VIN range).
+ */
+export async function sponsorVinsWithPrefix(db: Db, sponsor: string, months: readonly string[], prefix: string, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ vin: string }>(
+    `SELECT DISTINCT vin FROM rollup_vehicle_month
+      WHERE sponsor = $1 AND usage_month = ANY($2::date[]) AND vin >= $3 AND vin <= $3 || 'ZZZZZZZZZZZZZZZZZ' AND left(vin, length($3)) = $3
+      ORDER BY vin LIMIT $4`,
+    [sponsor, months.map((m) => `${m}-01`), prefix, limit],
+  );
+  return rows.map((r) => r.vin);
+}
+
 /**
  * The monthly rollup lines (app, kind, price) of several sponsors in one month, one query (the usage
  * alerts' month-to-date amount, src/alerts).

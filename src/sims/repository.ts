@@ -249,6 +249,12 @@ export async function monthlyPackOrder(db: Db, iccid: string): Promise<OrderRow 
   return rows[0] ?? null;
 }
 
+/** A card's latest orders, newest first (the operator console's card and vehicle pages; index sim_orders_sim). */
+export async function ordersOfCard(db: Db, iccid: string, limit: number): Promise<OrderRow[]> {
+  const { rows } = await db.query<OrderRow>('SELECT * FROM sim_orders WHERE iccid = $1 ORDER BY id DESC LIMIT $2', [iccid, limit]);
+  return rows;
+}
+
 /** The latest sale of a card (its buyer is the default buyer of a recharge's invoice). */
 export async function latestSale(db: Db, iccid: string): Promise<OrderRow | null> {
   const { rows } = await db.query<OrderRow>(`SELECT * FROM sim_orders WHERE iccid = $1 AND kind = 'sale' ORDER BY id DESC LIMIT 1`, [iccid]);

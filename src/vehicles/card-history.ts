@@ -22,3 +22,17 @@ export async function cardBindingsOverlapping(db: Pool | PoolClient, from: Date,
   );
   return parseRows(BindingSchema, rows, 'card bindings');
 }
+
+const VehicleBindingSchema = z.object({ iccid: z.string(), validFrom: z.date().nullable(), validTo: z.date().nullable(), boundBy: z.string(), boundAt: z.date(), reason: z.string() });
+/** One card binding of a vehicle, as the ICCID history audits it (who bound it, when, why). */
+export type VehicleBinding = z.output<typeof VehicleBindingSchema>;
+
+/** A vehicle's card bindings, oldest first (the operator console's audit trail; a vehicle has a handful). */
+export async function cardBindingsOf(db: Pool | PoolClient, vin: string): Promise<VehicleBinding[]> {
+  const { rows } = await db.query(
+    `SELECT iccid, valid_from AS "validFrom", valid_to AS "validTo", bound_by AS "boundBy", bound_at AS "boundAt", reason
+       FROM vehicle_iccid_history WHERE vin = $1 ORDER BY id`,
+    [vin],
+  );
+  return parseRows(VehicleBindingSchema, rows, 'card bindings of a vehicle');
+}

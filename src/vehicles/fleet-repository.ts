@@ -76,3 +76,36 @@ export async function secretChangesSince(db: Db, since: Date): Promise<Array<{ v
   );
   return rows.map((r) => ({ vin: r.vin, changedAt: r.changed_at }));
 }
+
+/** One vehicle's facts for the operator console (src/web): null for an unknown VIN. */
+export interface VehicleFacts {
+  vin: string;
+  iccid: string;
+  automaker: string;
+  model: string;
+  activatedAt: Date | null;
+  createdAt: Date;
+}
+
+/** A vehicle by its VIN (primary key), for the console's vehicle page. */
+export async function findVehicleFacts(db: Db, vin: string): Promise<VehicleFacts | null> {
+  const { rows } = await db.query<{ vin: string; iccid: string; automaker: string; model: string; activated_at: Date | null; created_at: Date }>(
+    'SELECT vin, iccid, automaker, model, activated_at, created_at FROM vehicles WHERE vin = $1',
+    [vin],
+  );
+  const row = rows[0];
+  return row ? { vin: row.vin, iccid: row.iccid, automaker: row.automaker, model: row.model, activatedAt: row.activated_at, createdAt: row.created_at } : null;
+}
+
+/**
+ * Up to `limit` VINs that start with `prefix` (1–16 characters of the VIN alphabet, upper case), in order,
+ * for the console's search: a range of the primary key, however large the fleet.
+ */
+export async function vinsWithPrefix(db: Db, prefix: string, limit: number): Promise<string[]> {
+  const { rows } = await db.query<{ vin: string }>(
+    // The range bounds the index read; left() makes it exact in any collation.
+    `SELECT vin FROM vehicles WHERE vin >= $1 AND vin <= $1 || 'ZZZZZZZZZZZZZZZZZ' AND left(vin, length($1)) = $1 ORDER BY vin LIMIT $2`,
+    [prefix, limit],
+  );
+  return rows.map((r) => r.vin);
+}

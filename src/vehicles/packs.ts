@@ -83,3 +83,6 @@ export function createPackService<Message>(deps: { pool: Pool; runtime: () => Ca
 }
 
 export type PackService = ReturnType<typeof createPackService<unknown>>;
+
+/** A pack row as the API shows it (`GET /v1/vehicles/{vin}`), for the operator console. */
+export const packInstanceView = toView;

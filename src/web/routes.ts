@@ -15,6 +15,8 @@ import { adminPages } from './admin-routes.js';
 import type { AlertRules } from '../alerts/rules.js';
 import { alertPages } from './alert-routes.js';
 import { assetRoutes } from './assets.js';
+import { createConsoleReaders } from './console-query.js';
+import { consolePages } from './console-routes.js';
 import { createTopVehiclesCache } from './dashboard-query.js';
 import type { MessageKey } from './i18n.js';
 import { assurancePages, type AssurancePageDeps } from './assurance-routes.js';
@@ -167,5 +169,7 @@ async function webPlugin(web: FastifyInstance, deps: WebDeps): Promise<void> {
   if (deps.webhooks) webhookPages(web, kit, deps.webhooks, deps.merchantPortal);
   if (deps.alerts) alertPages(web, kit, { rules: deps.alerts, catalog: deps.catalog, merchants: deps.merchantPortal });
   adminPages(web, kit, deps, usage);
+  // Issue 14: the operator console (admin) and a sponsor's search, vehicle pages and accrual.
+  consolePages(web, kit, deps, usage, createConsoleReaders({ pool: deps.pool, readers: deps.merchantPortal, catalog: deps.catalog }));
   assetRoutes(web);
 }

@@ -60,4 +60,7 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: .3rem 1re
 dl.facts dt { color: var(--muted); }
 dl.facts dd { margin: 0; font-variant-numeric: tabular-nums; overflow-wrap: anywhere; }
 .login { max-width: 44rem; margin: 3rem auto; }
+form.search { display: inline-flex; gap: .3rem; }
+header.top form.search input { width: 16rem; padding: .2rem .45rem; font-size: .85rem; }
+h3 { font-size: .95rem; margin: .8rem 0 .4rem; }
 `;

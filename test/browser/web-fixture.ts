@@ -24,6 +24,7 @@ export interface WebFixture {
 
 interface Car {
   vin: string;
+  iccid: string;
   deviceSecret: string;
 }
 

@@ -36,6 +36,21 @@ const einvoiceA = await sell('shop-a', cardA!, 'A-1');
 const einvoiceB = await sell('shop-b', cardB!, 'B-1');
 const invoiceOf = async (sponsor: string) => (await svc.request('GET', `/v1/sponsors/${sponsor}/invoices`)).body.invoices[0].id as string;
 const [carA, carB] = fx.cars;
+// The console's sponsor vehicle pages (issue 14): a vehicle is in a sponsor's scope when it paid for some of
+// its traffic this month or last, so each side needs a car only its sponsor pays for (cars A and B carry both).
+async function carPaidBy(serial: number, host: string): Promise<string> {
+  const car = await svc.registerVehicle(serial, { model: 'A7' });
+  const client = await svc.connectDevice(car.vin, car.deviceSecret);
+  try {
+    const record = { seq: 1, start: '2026-11-05T10:00:00+08:00', end: '2026-11-05T10:00:00+08:00', up: 1000, down: 5_000_000, host, port: 443, proto: 'tcp' };
+    await client.publishAsync(`tbox/${car.vin}/usage`, JSON.stringify({ v: 1, batch: 1, epoch: '0', records: [record] }), { qos: 1 });
+  } finally {
+    await client.endAsync();
+  }
+  return car.vin;
+}
+const amapOnlyCar = await carPaidBy(701, 'tile.amap.com');
+const qqmusicOnlyCar = await carPaidBy(702, 'u.y.qq.com');
 async function webhookOf(path: string): Promise<string> {
   const created = await svc.request('POST', `${path}/webhooks`, { body: { url: 'https://hooks.example/matrix', eventTypes: ['invoice.issued'] } });
   if (created.status !== 201) throw new Error(`webhook: ${created.status} ${JSON.stringify(created.body)}`);
@@ -60,6 +75,7 @@ const PARAMS: Record<Side, Values> = {
     // October navigation on car A: amap alone pays for it
     'vehicles/:vin': carA.vin,
     'usage/:seq': '1',
+    'sponsors:vehicles/:vin': amapOnlyCar,
     'merchants/:id': 'shop-a',
     'sims/:iccid': cardA!,
     'cards/:iccid': cardA!,
@@ -81,6 +97,7 @@ const PARAMS: Record<Side, Values> = {
     // November music on car B, under the cap: qqmusic alone pays for it
     'vehicles/:vin': carB.vin,
     'usage/:seq': '1',
+    'sponsors:vehicles/:vin': qqmusicOnlyCar,
     'merchants/:id': 'shop-b',
     'sims/:iccid': cardB!,
     'cards/:iccid': cardB!,

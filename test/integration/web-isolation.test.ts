@@ -35,7 +35,8 @@ function routesUnder(prefix: string): string[] {
 
 /** A concrete URL for a route pattern, for sponsor `sponsor` and invoice `invoice`. */
 const urlFor = (route: string, sponsor: string, invoice: string, endpoint = endpoints[sponsor]!) =>
-  route.replace(':id', sponsor).replace(':invoiceId', invoice).replace(':endpointId', endpoint) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
+  // (car A: amap and qqmusic both pay for some of its traffic, so it is in both sponsors' console scope)
+  route.replace(':id', sponsor).replace(':invoiceId', invoice).replace(':endpointId', endpoint).replace(':vin', carA.vin) + (route.endsWith('/explain') ? `?vin=${carA.vin}&seq=${SPLIT_RECORD.seq}&epoch=${SPLIT_RECORD.epoch}` : '');
 
 const sponsorRoutes = routesUnder('/app/sponsors/');
 const adminRoutes = routesUnder('/app/admin');
@@ -44,12 +45,15 @@ t.test('the route tree lists every sponsor and admin page', async (t) => {
   t.same(sponsorRoutes.sort(), [
     '/app/sponsors/:id',
     '/app/sponsors/:id/abuse-signals',
+    '/app/sponsors/:id/accrual',
     '/app/sponsors/:id/alerts',
     '/app/sponsors/:id/explain',
     '/app/sponsors/:id/invoices',
     '/app/sponsors/:id/invoices/:invoiceId',
     '/app/sponsors/:id/invoices/:invoiceId/lines.csv',
     '/app/sponsors/:id/invoices/:invoiceId/usage.csv',
+    '/app/sponsors/:id/search',
+    '/app/sponsors/:id/vehicles/:vin',
     '/app/sponsors/:id/webhooks',
     '/app/sponsors/:id/webhooks/:endpointId',
   ]);

@@ -45,6 +45,8 @@ export function explainPage(
   sponsorId: string,
   form: ExplainForm,
   outcome: { kind: 'none' } | { kind: 'invalid'; message: string } | { kind: 'missing'; message: string } | { kind: 'found'; explanation: RecordExplanation<ExplainedAllocation | HiddenAllocation>; currency: string },
+  /** where the form goes (the operator console's explain: `/app/console/explain`); the sponsor's page by default */
+  action = `/app/sponsors/${sponsorId}/explain`,
 ): string {
   const { t } = ctx;
   return layout(
@@ -53,7 +55,7 @@ export function explainPage(
     html`<h1>${t('explainTitle')}</h1>
 <section class="card">
   <p>${t('explainIntro')}</p>
-  <form method="get" action="/app/sponsors/${sponsorId}/explain" class="inline" id="explain-form">
+  <form method="get" action="${action}" class="inline" id="explain-form">
     <label>${t('vin')}<input name="vin" id="vin" value="${form.vin}" maxlength="17" size="20" required class="mono"></label>
     <label>${t('seq')}<input name="seq" id="seq" value="${form.seq}" inputmode="numeric" maxlength="16" size="12" required></label>
     <label>${t('epoch')}<input name="epoch" id="epoch" value="${form.epoch}" maxlength="36" size="10"></label>

@@ -18,7 +18,7 @@ export interface PageContext {
   /** The billing timezone, for instants shown to people (pages that show instants set it). */
   timeZone?: string;
   /** Which navigation entry is current. */
-  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'webhooks' | 'alerts';
+  current?: 'dashboard' | 'invoices' | 'explain' | 'admin' | 'dead-letters' | 'sims' | 'orders' | 'statements' | 'reconciliation' | 'breakage' | 'signals' | 'webhooks' | 'alerts' | 'console' | 'console-sponsors' | 'console-merchants' | 'accrual';
 }
 
 /** Where a session starts: the admin view, or the sponsor's dashboard, or the merchant's portal. */
@@ -36,6 +36,7 @@ function navigation(ctx: PageContext): Html {
   const items: Html[] = [];
   if (ctx.session?.kind === 'admin') {
     items.push(link('admin', '/app/admin', t('navAdmin')), link('dead-letters', '/app/admin/dead-letters', t('navDeadLetters')));
+    items.push(link('console', '/app/console', t('navConsole')), link('console-sponsors', '/app/console/sponsors', t('navConsoleSponsors')), link('console-merchants', '/app/console/merchants', t('navConsoleMerchants')));
     items.push(link('reconciliation', '/app/admin/reconciliation', t('navReconciliation')), link('breakage', '/app/admin/breakage', t('navBreakage')), link('signals', '/app/admin/abuse-signals', t('navSignals')));
   }
   if (ctx.sponsor) {
@@ -43,6 +44,7 @@ function navigation(ctx: PageContext): Html {
     items.push(link('dashboard', base, t('navDashboard')), link('invoices', `${base}/invoices`, t('navInvoices')), link('explain', `${base}/explain`, t('navExplain')));
     items.push(link('signals', `${base}/abuse-signals`, t('navSignals')), link('webhooks', `${base}/webhooks`, t('navWebhooks')));
     items.push(link('alerts', `${base}/alerts`, t('navAlerts')));
+    items.push(link('accrual', `${base}/accrual`, t('navAccrual')));
   }
   if (ctx.merchant) {
     const base = `/app/merchants/${ctx.merchant.id}`;
@@ -60,6 +62,22 @@ function who(ctx: PageContext): Html {
     session.kind === 'admin' ? t('signedInAsAdmin') + viewing : session.kind === 'sponsor' ? t('signedInAsSponsor', { sponsor: session.sponsorId }) : t('signedInAsMerchant', { merchant: session.merchantId });
   return html`<span class="who" id="who">${text}</span>
     <form method="post" action="/app/logout">${csrfField(ctx)}<button type="submit" id="logout">${t('logout')}</button></form>`;
+}
+
+/** Where a search goes: the admin's console or the sponsor's own pages. */
+export function searchAction(ctx: PageContext): string | null {
+  const session = ctx.session;
+  if (!session) return null;
+  if (session.kind === 'admin') return '/app/console/search';
+  if (session.kind === 'sponsor') return `/app/sponsors/${session.sponsorId}/search`;
+  return null;
+}
+
+/** The search box of the page header (signed-in admin and sponsor). */
+export function searchBox(ctx: PageContext, value = '', id = 'console-search'): Html {
+  const action = searchAction(ctx);
+  if (!action) return html``;
+  return html`<form method="get" action="${action}" class="search" role="search" id="${id}-form"><input type="search" name="q" id="${id}" value="${value}" maxlength="128" placeholder="${ctx.t('consoleSearchPlaceholder')}" aria-label="${ctx.t('consoleSearchLabel')}"><button type="submit" id="${id}-go">${ctx.t('consoleSearchGo')}</button></form>`;
 }
 
 function languageSwitch(ctx: PageContext): Html {
@@ -84,6 +102,7 @@ export function layout(ctx: PageContext, title: string, body: Html, options: { s
 <header class="top">
   <a class="brand" href="${home}">${ctx.t('appTitle')}</a>
   ${navigation(ctx)}
+  ${searchBox(ctx)}
   ${ctx.session ? who(ctx) : html`<span class="who"></span>`}
   ${languageSwitch(ctx)}
 </header>

@@ -31,7 +31,7 @@ export interface Pagination {
 }
 
 
-const when = (ctx: PageContext, instant: string | null | undefined): Html => (instant ? html`<time datetime="${instant}">${formatWhen(instant, ctx.timeZone)}</time>` : html`—`);
+export const when = (ctx: PageContext, instant: string | null | undefined): Html => (instant ? html`<time datetime="${instant}">${formatWhen(instant, ctx.timeZone)}</time>` : html`—`);
 
 function heading(ctx: PageContext, title: string): Html {
   const merchant = ctx.merchant;
@@ -57,7 +57,7 @@ const INVOICE_STATUSES = ['pending', 'issued', 'rejected'] as const;
 const isInvoiceStatus = (value: string): value is (typeof INVOICE_STATUSES)[number] => (INVOICE_STATUSES as readonly string[]).includes(value);
 
 /** A card state (audit rows carry it as text: an unknown one is shown as stored). */
-const stateBadge = (ctx: PageContext, state: string): Html => html`<span class="badge state-${state}">${isSimState(state) ? ctx.t(`state_${state}`) : state}</span>`;
+export const stateBadge = (ctx: PageContext, state: string): Html => html`<span class="badge state-${state}">${isSimState(state) ? ctx.t(`state_${state}`) : state}</span>`;
 const invoiceStatus = (ctx: PageContext, status: string): Html => html`<span class="badge einv-${status}">${isInvoiceStatus(status) ? ctx.t(`einvStatus_${status}`) : status}</span>`;
 
 /** Status and type of a real-name subject, with its masked name and number when there is one. */
@@ -68,7 +68,7 @@ function subjectSummary(ctx: PageContext, subject: MaskedSubject): Html {
   }`;
 }
 
-function subjectFacts(ctx: PageContext, title: string, subject: MaskedSubject, id: string): Html {
+export function subjectFacts(ctx: PageContext, title: string, subject: MaskedSubject, id: string): Html {
   const { t } = ctx;
   return html`<section class="card" id="${id}" data-status="${subject.status}"><h2>${title}</h2><dl class="facts">
   <dt>${t('status')}</dt><dd><span class="badge rn-${subject.status}">${t(`rn_${subject.status}`)}</span>${subject.reason ? html` <small>${t('rejectedBecause', { reason: subject.reason })}</small>` : html``}</dd>
