@@ -3,7 +3,7 @@
 -- Every change of a (vehicle, app) control state (issue 14, the operator console's rev history): the reason
 -- set each rev took and when. Written by src/controls/repository.ts in the transaction that changes
 -- control_states (only when a set changes, so only a handful of rows per vehicle and month); read by the
--- console's vehicle page. Numbered 0017: 0016 is taken by another branch of issue 14.
+-- console's vehicle page. (0016 is the usage alerts.)
 CREATE TABLE control_state_history (
   vin        text        NOT NULL,
   app        text        NOT NULL,
