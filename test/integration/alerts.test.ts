@@ -1,17 +1,15 @@
 import { randomBytes } from 'node:crypto';
 import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer, type IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import type { MqttClient } from 'mqtt';
 import t from 'tap';
 import { manualClock } from '../../src/shared/clock.js';
 import { PROJECT_ROOT } from '../../src/shared/paths.js';
-import { verifyWebhook } from '../../src/webhooks/signature.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { waitFor } from '../helpers/ingest-scenario.js';
 import { startTestService, type TestService } from '../helpers/service.js';
+import { startWebhookReceiver } from '../helpers/webhook-receiver.js';
 
 /**
  * Issue 14, usage alerts: rules of qqmusic on its capped music sponsorship (1 GiB per vehicle and month,
@@ -33,30 +31,10 @@ let svc: TestService = await startTestService(t, env, clock);
 
 // ---- the receiver ------------------------------------------------------------------------------------------
 
-interface Received {
-  id: string;
-  verified: boolean;
-  event: { id: string; type: string; data: Record<string, any> };
-}
-const received: Received[] = [];
-let secret = 'whsec_';
-const readBody = async (request: IncomingMessage) => {
-  const chunks: Buffer[] = [];
-  for await (const chunk of request) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-};
-const receiver = createServer((request, response) => {
-  void (async () => {
-    const body = await readBody(request);
-    const headers = { id: String(request.headers['webhook-id']), timestamp: String(request.headers['webhook-timestamp']), signature: String(request.headers['webhook-signature']) };
-    const verified = verifyWebhook(secret, headers, body, Math.floor(clock.now() / 1000));
-    received.push({ id: headers.id, verified, event: JSON.parse(body) as Received['event'] });
-    response.writeHead(verified ? 204 : 401).end();
-  })();
-});
-await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-t.teardown(() => new Promise((resolve) => receiver.close(resolve)));
-const receiverUrl = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/qq`;
+const hook = await startWebhookReceiver(t, clock);
+const receiverUrl = `${hook.url}/qq`;
+/** What reached the receiver, parsed, in arrival order; each verified against the endpoint's secret. */
+const received = () => hook.at('/qq').map((r) => ({ id: r.id, verified: r.verified, event: hook.parsed(r) }));
 
 /** Runs the deliverer until nothing is due (one delivery per endpoint and pass). */
 const deliverAll = async () => {
@@ -66,7 +44,7 @@ const evaluations = () => svc.logs.filter((l) => l.msg === 'alerts evaluated aft
 
 const endpoint = await svc.request('POST', '/v1/sponsors/qqmusic/webhooks', { body: { url: receiverUrl, eventTypes: ['alert.triggered', 'alert.resolved'] } });
 if (endpoint.status !== 201) throw new Error(`endpoint: ${endpoint.status}`);
-secret = endpoint.body.secret as string;
+hook.secrets.set('/qq', endpoint.body.secret as string);
 
 const rule = async (body: Record<string, unknown>) => {
   const created = await svc.request('POST', '/v1/sponsors/qqmusic/alerts', { body });
@@ -99,7 +77,7 @@ const play = async (mib: number, start: string) => {
   await device.publishAsync(`tbox/${car.vin}/usage`, JSON.stringify({ v: 1, batch, records: [{ seq: batch, start, end: start, up: 0, down: mib * MIB, host: 'u.y.qq.com' }] }), { qos: 1 });
   await waitFor(() => evaluations() > before, `the alert evaluation of batch ${batch}`);
 };
-const byType = (type: string) => received.filter((r) => r.event.type === type).map((r) => [names.get(r.event.data.alertId), r.event.data.period, r.event.data.value]);
+const byType = (type: string) => received().filter((r) => r.event.type === type).map((r) => [names.get(r.event.data.alertId), r.event.data.period, r.event.data.value]);
 
 t.test('alerts crossing as usage commits: each threshold once, signed', async (t) => {
   const november = '2026-11-15T11:00:00+08:00';
@@ -129,7 +107,7 @@ t.test('alerts crossing as usage commits: each threshold once, signed', async (t
   t.equal(await svc.service.jobs.evaluateAlerts(), 0, 'the sweep finds nothing more to do');
 
   await deliverAll();
-  t.ok(received.length > 0 && received.every((r) => r.verified), 'every delivery verified by the receiver');
+  t.ok(received().length > 0 && received().every((r) => r.verified), 'every delivery verified by the receiver');
   t.same(
     byType('alert.triggered').sort(),
     [
@@ -141,7 +119,7 @@ t.test('alerts crossing as usage commits: each threshold once, signed', async (t
     'exactly one alert.triggered per threshold, not repeated by later batches',
   );
   t.same(byType('alert.resolved'), []);
-  const first = received.find((r) => names.get(r.event.data.alertId) === 'share80')!;
+  const first = received().find((r) => names.get(r.event.data.alertId) === 'share80')!;
   t.match(first.event.data, { kind: 'cap_share', threshold: '80%', sponsorshipId: 'qqmusic-acme-2026', triggeredAt: '2026-11-15T12:00:00.000+08:00' });
   t.equal(first.id, first.event.id, 'webhook-id is the event id');
 });
@@ -157,9 +135,9 @@ t.test('alerts resolving at month start', async (t) => {
     t.equal(now[name].state, 'resolved', name);
     t.equal(now[name].resolvedAt, '2026-12-01T00:00:05.000+08:00');
   }
-  const before = received.length;
+  const before = received().length;
   await deliverAll();
-  t.ok(received.slice(before).every((r) => r.verified));
+  t.ok(received().slice(before).every((r) => r.verified));
   t.same(byType('alert.resolved').map(([name, period]) => [name, period]).sort(), [
     ['amount', '2026-11'],
     ['atCap', '2026-11'],
@@ -199,7 +177,7 @@ t.test('a raised cap (catalog reload) resolves the cap alerts of the month', asy
   await deliverAll();
   t.same(byType('alert.resolved').filter(([, period]) => period === '2026-12'), [['share80', '2026-12', '43.94']]);
   t.same(byType('alert.triggered').filter(([, period]) => period === '2026-12').map(([name]) => name).sort(), ['amount', 'share80']);
-  t.ok(received.every((r) => r.verified));
+  t.ok(received().every((r) => r.verified));
 
   await play(1000, december);
   t.equal((await alerts()).share80.state, 'resolved', 'once per period: the month’s 80 % does not fire again after its resolution');
