@@ -305,7 +305,7 @@ export async function startService(config: Config, deps: { logger: Logger; clock
     cleanups.push(() => webhookDelivery.stop());
     const alertSweep = startPeriodicJob('alerts-sweep', () => alerts.sweep(), 60_000, logger);
     cleanups.push(() => alertSweep.stop());
-    const alertRules = createAlertRules({ pool, clock, catalog: () => loaded.catalog });
+    const alertRules = createAlertRules({ pool, clock, catalog: () => loaded.catalog, onChange: () => alerts.rulesChanged() });
     const app = await buildApp({
       logger,
       adminToken: secrets.adminToken,

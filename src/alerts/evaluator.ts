@@ -128,6 +128,23 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
     });
   }
 
+  /**
+   * What live rules watch (sponsorships, and the sponsors of amount rules), kept in memory so a batch that
+   * touches none costs nothing: refreshed by every sweep and after a rule changes here (`rulesChanged`); a
+   * rule added on another instance is seen at the next sweep. null: not known yet, ask the database.
+   */
+  let watched: { sponsorships: Set<string>; payers: Set<string> } | null = null;
+  const watch = (rules: readonly AlertRule[]) => {
+    const next = { sponsorships: new Set<string>(), payers: new Set<string>() };
+    for (const rule of rules) {
+      if ('sponsorshipId' in rule.params) next.sponsorships.add(rule.params.sponsorshipId);
+      else if (rule.params.kind === 'mtd_amount') next.payers.add(rule.owner.id);
+    }
+    watched = next;
+  };
+  const mayMatter = (touched: { sponsorships: readonly string[]; payers: readonly string[] }) =>
+    watched === null || touched.sponsorships.some((id) => watched!.sponsorships.has(id)) || touched.payers.some((id) => watched!.payers.has(id));
+
   // After-batch evaluations are coalesced: one runs at a time, and what batches touched meanwhile is
   // evaluated together next, so a busy ingest costs one evaluation in flight, never one per batch.
   let pending: { sponsorships: Set<string>; payers: Set<string> } | null = null;
@@ -137,6 +154,8 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
       const touched = { sponsorships: [...pending.sponsorships].sort(), payers: [...pending.payers].sort() };
       pending = null;
       try {
+        if (watched === null) watch(await liveRules(deps.pool));
+        if (!mayMatter(touched)) continue;
         const changed = await evaluate((client) => rulesTouched(client, touched.sponsorships, touched.payers));
         log.debug({ ...touched, changed }, 'alerts evaluated after a batch');
       } catch (error) {
@@ -151,6 +170,7 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
      * after, never on the ingest lane's path (the lane does not wait); never throws.
      */
     afterBatch(touched: { sponsorships: readonly string[]; payers: readonly string[] }): void {
+      if (!mayMatter(touched)) return;
       pending ??= { sponsorships: new Set(), payers: new Set() };
       for (const id of touched.sponsorships) pending.sponsorships.add(id);
       for (const id of touched.payers) pending.payers.add(id);
@@ -167,7 +187,16 @@ export function createAlertEvaluator(deps: AlertEvaluatorDeps) {
      * change ends or starts is seen — a new month, a raised cap after a catalog reload, a recharge, a card's
      * serviceUntil coming within N days.
      */
-    sweep: () => evaluate((client) => liveRules(client)),
+    sweep: () =>
+      evaluate(async (client) => {
+        const rules = await liveRules(client);
+        watch(rules);
+        return rules;
+      }),
+    /** A rule was added or deleted on this instance: the next batch asks the database again. */
+    rulesChanged(): void {
+      watched = null;
+    },
   };
 }
 

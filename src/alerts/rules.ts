@@ -30,6 +30,8 @@ export interface AlertRulesDeps {
   pool: Pool;
   clock: Clock;
   catalog(): Catalog;
+  /** Told after a rule was added or deleted (the evaluator's view of what rules watch). */
+  onChange?(): void;
 }
 
 /** The rules' use cases, shared by the API and the dashboard. */
@@ -75,6 +77,7 @@ export function createAlertRules(deps: AlertRulesDeps) {
     async create(owner: AlertOwner, params: AlertParams): Promise<AlertRuleView> {
       checkParams(owner, params);
       const rule = await insertRule(deps.pool, owner, { id: newAlertId(), params, atMs: deps.clock.now() });
+      deps.onChange?.();
       return view({ ...rule, latest: null, open: 0 });
     },
     /** Whether the owner has this live rule (another owner's is as absent as an unknown one). */
@@ -86,6 +89,7 @@ export function createAlertRules(deps: AlertRulesDeps) {
       const rule = await findRule(deps.pool, owner, ruleId);
       if (!rule) throw notFound(`alert ${ruleId}`);
       await deleteRule(deps.pool, owner, ruleId, deps.clock.now());
+      deps.onChange?.();
     },
   };
 }

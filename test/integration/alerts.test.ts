@@ -70,12 +70,15 @@ const alerts = async () => {
 const car = await svc.registerVehicle(1, { model: 'A7' });
 let device: MqttClient = await svc.connectDevice(car.vin, car.deviceSecret);
 let batch = 0;
-/** One message of music usage; resolves once its batch's alert evaluation ran (the ingest hook, not the sweep). */
-const play = async (mib: number, start: string) => {
+/**
+ * One message of music usage; resolves once its batch's alert evaluation ran (the ingest hook, not the
+ * sweep) — or, for a batch that bills nothing a rule watches (`evaluated: false`), once it is acked.
+ */
+const play = async (mib: number, start: string, evaluated = true) => {
   const before = evaluations();
   batch++;
   await device.publishAsync(`tbox/${car.vin}/usage`, JSON.stringify({ v: 1, batch, records: [{ seq: batch, start, end: start, up: 0, down: mib * MIB, host: 'u.y.qq.com' }] }), { qos: 1 });
-  await waitFor(() => evaluations() > before, `the alert evaluation of batch ${batch}`);
+  if (evaluated) await waitFor(() => evaluations() > before, `the alert evaluation of batch ${batch}`);
 };
 const byType = (type: string) => received().filter((r) => r.event.type === type).map((r) => [names.get(r.event.data.alertId), r.event.data.period, r.event.data.value]);
 
@@ -103,7 +106,9 @@ t.test('alerts crossing as usage commits: each threshold once, signed', async (t
   t.equal(now.share100.triggeredValue, '100.00');
   t.equal(now.atCap.state, 'triggered');
   t.equal(now.atCap.triggeredValue, '1');
-  await play(10, november);
+  // At the cap, more music is overage paid by the automaker: no sponsorship or payer a rule watches, so
+  // the batch costs the alerts nothing; the sweep confirms nothing was missed.
+  await play(10, november, false);
   t.equal(await svc.service.jobs.evaluateAlerts(), 0, 'the sweep finds nothing more to do');
 
   await deliverAll();
