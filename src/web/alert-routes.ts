@@ -1,22 +1,18 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { Audience } from '../api/audience.js';
 import { NewMerchantAlertSchema, NewSponsorAlertSchema, type AlertRules } from '../alerts/rules.js';
 import type { Catalog } from '../catalog/index.js';
 import { AppError } from '../shared/errors.js';
-import { CsrfBody, forSponsors, type PageKit } from './page-kit.js';
+import { CsrfBody, type PageKit } from './page-kit.js';
 import type { MerchantReaders } from './merchant-query.js';
-import { merchantScope } from './merchant-routes.js';
 import { alertsPage } from './pages/alerts.js';
-import type { PageContext } from './pages/layout.js';
-import type { WebSession } from './session.js';
+import { openTenantPage, tenantPages, type TenantKind } from './tenant-pages.js';
 
 /**
  * The usage alerts of a sponsor or a merchant (issue 14) on the dashboard: the API's rules and checks, as
  * forms. Scoping as on every tenant page: another tenant's path is 403, its alert under one's own path 404.
  */
 
-const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 const AlertParams = z.object({ id: z.string(), alertId: z.string().regex(/^al_[0-9a-f]{24}$/) });
 const AddBody = CsrfBody.extend({
   kind: z.string().max(40).optional(),
@@ -29,11 +25,10 @@ const AddBody = CsrfBody.extend({
 /** A whole number typed in a form, as the API's JSON number; anything else stays a string (and is refused). */
 const integer = (text: string | undefined) => (text !== undefined && /^\d{1,9}$/.test(text) ? Number(text) : text);
 
-type Kind = 'sponsor' | 'merchant';
 type Form = z.output<typeof AddBody>;
 
 /** What a form asks for, as the API's body for that tenant's kinds of alert. */
-function candidateOf(kind: Kind, form: Form) {
+function candidateOf(kind: TenantKind, form: Form) {
   if (kind === 'merchant') return NewMerchantAlertSchema.safeParse({ kind: form.kind, days: integer(form.days) });
   const { kind: alert, sponsorshipId, percent, count, amount } = form;
   return NewSponsorAlertSchema.safeParse(
@@ -42,35 +37,12 @@ function candidateOf(kind: Kind, form: Form) {
 }
 
 export function alertPages(web: FastifyInstance, kit: PageKit, deps: { rules: AlertRules; catalog(): Catalog; merchants?: Pick<MerchantReaders, 'merchants'> | undefined }): void {
-  const { context, requireSession, sendPage, checkCsrf } = kit;
+  const { sendPage, checkCsrf } = kit;
   const { merchants } = deps;
 
-  type Scope = (request: FastifyRequest, session: WebSession) => Promise<Partial<PageContext>>;
-  const kinds: Array<{ kind: Kind; guard: { schema: { hide: boolean }; config: { audience: readonly Audience[] } }; scope: Scope }> = [
-    { kind: 'sponsor', guard: forSponsors, scope: async (request, session) => ({ sponsor: kit.sponsorScope(request, session) }) },
-    ...(merchants
-      ? [
-          {
-            kind: 'merchant' as const,
-            guard: forMerchants,
-            scope: async (request: FastifyRequest, session: WebSession) => {
-              const merchant = await merchantScope(merchants, request, session);
-              return { merchant: { id: merchant.id, name: merchant.name } };
-            },
-          },
-        ]
-      : []),
-  ];
-
-  for (const { kind, guard, scope } of kinds) {
-    /** Signed in and in scope: the owner, the page base and the page context; null after a redirect to sign-in. */
-    const open = async (request: FastifyRequest, reply: FastifyReply) => {
-      const session = requireSession(request, reply);
-      if (!session) return null;
-      const shown = await scope(request, session);
-      const owner = { kind, id: (shown.sponsor ?? shown.merchant)!.id };
-      return { owner, base: `/app/${kind}s/${owner.id}/alerts`, ctx: context(request, shown) };
-    };
+  for (const tenant of tenantPages(kit, merchants)) {
+    const { kind, guard } = tenant;
+    const open = (request: FastifyRequest, reply: FastifyReply) => openTenantPage(kit, tenant, 'alerts', request, reply);
     const render = async (reply: FastifyReply, page: NonNullable<Awaited<ReturnType<typeof open>>>, error: string | null, status = 200) => {
       const catalog = deps.catalog();
       const capped = kind === 'sponsor' ? catalog.sponsorships.filter((s) => s.sponsor === page.owner.id && (s.capMiBPerVehicleMonth ?? 0) > 0).map((s) => s.id) : [];

@@ -14,7 +14,7 @@ import { mapLimited, type MerchantReaders } from './merchant-query.js';
 import { errorPage, type PageContext } from './pages/layout.js';
 import { orderPage, ordersPage, simPage, simsPage, statementPage, type MerchantPageContext, type MonthNavigation } from './pages/merchant.js';
 import type { WebSession } from './session.js';
-import { refuse, type PageKit } from './page-kit.js';
+import { forMerchants, refuse, type PageKit } from './page-kit.js';
 
 /**
  * The merchant portal's pages under `/app/merchants/:id` (issue 5): cards, orders, monthly statements.
@@ -48,8 +48,6 @@ const SimsQuery = z.object({
 const MonthQuery = z.object({ month: z.string().max(20).optional().catch(undefined) });
 const OrdersQuery = MonthQuery.extend({ after: RowIdSchema.optional().catch(undefined) });
 
-/** Who may open these pages (src/api/audience.ts): the merchant, on its own id, and the admin. */
-const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 
 /** DESIGN 5 scoping for `/app/merchants/:id…` (the audience guard already refused another merchant's id); finds the merchant. */
 export async function merchantScope(readers: Pick<MerchantReaders, 'merchants'>, request: FastifyRequest, session: WebSession): Promise<Merchant> {

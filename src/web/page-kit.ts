@@ -18,6 +18,7 @@ export const LANGUAGE_COOKIE = 'tbx_lang';
 /** Who may open each page (src/api/audience.ts); hidden from the OpenAPI document. */
 export const forAnyone = { schema: { hide: true }, config: { audience: ['public'] as const } };
 export const forSponsors = { schema: { hide: true }, config: { audience: ['admin', 'sponsor'] as const } };
+export const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 export const forAdmin = { schema: { hide: true }, config: { audience: ['admin'] as const } };
 
 // Query strings come from links and forms: a parameter that is not one string (absent, repeated) counts as

@@ -1,14 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import { IdSchema, RowIdSchema } from '../api/schemas.js';
-import type { Audience } from '../api/audience.js';
 import { AppError } from '../shared/errors.js';
 import type { WebhookService } from '../webhooks/service.js';
-import { CsrfBody, forSponsors, QueryText, refuse, type PageKit } from './page-kit.js';
+import { CsrfBody, QueryText, refuse, type PageKit } from './page-kit.js';
 import type { MerchantReaders } from './merchant-query.js';
-import { merchantScope } from './merchant-routes.js';
 import { deliveryLogPage, webhooksPage } from './pages/webhooks.js';
-import type { PageContext } from './pages/layout.js';
+import { openTenantPage, tenantPages } from './tenant-pages.js';
 
 /**
  * Issue 14: a sponsor's and a merchant's webhook endpoints and delivery log in the dashboard, over the same
@@ -17,44 +15,16 @@ import type { PageContext } from './pages/layout.js';
  * another tenant's path is 403, another tenant's endpoint under one's own path 404.
  */
 
-const forMerchants = { schema: { hide: true }, config: { audience: ['admin', 'merchant'] as const } };
 const EndpointParams = z.object({ id: IdSchema, endpointId: z.string().regex(/^we_[0-9a-f]{24}$/) });
 const ReplayParams = EndpointParams.extend({ deliveryId: RowIdSchema });
 const LogQuery = z.object({ cursor: QueryText });
 const DELIVERIES_PER_PAGE = 50;
 
 export function webhookPages(web: FastifyInstance, kit: PageKit, webhooks: WebhookService, merchants: Pick<MerchantReaders, 'merchants'> | undefined): void {
-  type Scope = (request: FastifyRequest, session: NonNullable<FastifyRequest['webSession']>) => Promise<Partial<PageContext>>;
-  const kinds: Array<{ kind: 'sponsor' | 'merchant'; guard: { schema: { hide: boolean }; config: { audience: readonly Audience[] } }; scope: Scope }> = [
-    {
-      kind: 'sponsor' as const,
-      guard: forSponsors,
-      scope: async (request: FastifyRequest, session: NonNullable<FastifyRequest['webSession']>): Promise<Partial<PageContext>> => ({ sponsor: kit.sponsorScope(request, session) }),
-    },
-    ...(merchants
-      ? [
-          {
-            kind: 'merchant' as const,
-            guard: forMerchants,
-            scope: async (request: FastifyRequest, session: NonNullable<FastifyRequest['webSession']>): Promise<Partial<PageContext>> => {
-              const merchant = await merchantScope(merchants, request, session);
-              return { merchant: { id: merchant.id, name: merchant.name } };
-            },
-          },
-        ]
-      : []),
-  ];
-
-  for (const { kind, guard, scope } of kinds) {
+  for (const tenant of tenantPages(kit, merchants)) {
+    const { kind, guard } = tenant;
     const path = `/${kind}s/:id/webhooks`;
-    /** Signed in and in scope: the owner, the page base and the page context; null after a redirect to sign-in. */
-    async function open(request: FastifyRequest, reply: FastifyReply) {
-      const session = kit.requireSession(request, reply);
-      if (!session) return null;
-      const shown = await scope(request, session);
-      const id = (shown.sponsor ?? shown.merchant)!.id;
-      return { owner: { kind, id }, base: `/app/${kind}s/${id}/webhooks`, ctx: kit.context(request, { ...shown, current: 'webhooks' }) };
-    }
+    const open = (request: FastifyRequest, reply: FastifyReply) => openTenantPage(kit, tenant, 'webhooks', request, reply);
     /**
      * The endpoint named in the path, among the owner's live ones, else 404 — judged before the CSRF check,
      * as every scope check is, so another tenant's endpoint is 404 whatever the request carries.

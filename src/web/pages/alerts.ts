@@ -56,5 +56,5 @@ ${view.error ? html`<div class="alert error" role="alert" id="alert-error">${vie
 <section class="card" id="add-alert">
 ${forms}
 </section>`;
-  return layout({ ...ctx, current: 'alerts' }, t('alertsTitle'), body);
+  return layout(ctx, t('alertsTitle'), body);
 }
